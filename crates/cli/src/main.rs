@@ -1,0 +1,3 @@
+//! The `moat` command line.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Evaluation of detections against labels (work in progress).
