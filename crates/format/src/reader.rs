@@ -84,10 +84,15 @@ impl<T: Record> Reader<T> {
     ) -> Result<Self, FormatError> {
         let name = name.into();
         let mut raw = BufReader::with_capacity(256 << 10, input);
-        let head = raw.fill_buf().map_err(|e| FormatError::new(&name, None, e))?;
+        let head = raw
+            .fill_buf()
+            .map_err(|e| FormatError::new(&name, None, e))?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let input: Box<dyn BufRead + Send> = if gzip {
-            Box::new(BufReader::with_capacity(256 << 10, MultiGzDecoder::new(raw)))
+            Box::new(BufReader::with_capacity(
+                256 << 10,
+                MultiGzDecoder::new(raw),
+            ))
         } else {
             Box::new(raw)
         };

@@ -20,7 +20,8 @@ pub fn encode_line<T: Serialize>(record: &T, buf: &mut Vec<u8>) -> Result<(), se
 
 enum Sink {
     Plain(BufWriter<Box<dyn Write + Send>>),
-    Gzip(GzEncoder<BufWriter<Box<dyn Write + Send>>>),
+    // Boxed: the encoder's state is large and a writer is created once per file.
+    Gzip(Box<GzEncoder<BufWriter<Box<dyn Write + Send>>>>),
 }
 
 /// Writes records of type `T`, one per line. Call [`Writer::finish`] to flush and close; a
@@ -56,7 +57,10 @@ impl<T: Serialize> Writer<T> {
         let out: Box<dyn Write + Send> = Box::new(out);
         let buffered = BufWriter::with_capacity(256 << 10, out);
         let sink = match gzip_level {
-            Some(level) => Sink::Gzip(GzEncoder::new(buffered, Compression::new(level.min(9)))),
+            Some(level) => Sink::Gzip(Box::new(GzEncoder::new(
+                buffered,
+                Compression::new(level.min(9)),
+            ))),
             None => Sink::Plain(buffered),
         };
         Writer {

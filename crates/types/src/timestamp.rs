@@ -131,8 +131,7 @@ fn parse_fast(b: &[u8]) -> Option<Timestamp> {
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59
-    {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 {
         return None;
     }
     let mut ms = 0i64;
@@ -256,7 +255,13 @@ mod tests {
 
     #[test]
     fn rejects_non_rfc3339() {
-        for bad in ["", "2026-04-01", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "yesterday"] {
+        for bad in [
+            "",
+            "2026-04-01",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "yesterday",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }
