@@ -1,3 +1,63 @@
-//! The `moat` command line.
+//! The `moat` command line: thin glue that parses arguments, wires the library crates
+//! together, prints results and maps failures to exit codes. Nothing here is worth testing
+//! on its own; everything that is lives in the library crates.
+//!
+//! Exit codes: 0 success (a closed stdout pipe counts as success), 1 failure (the error chain
+//! is printed to stderr), 2 invalid arguments (from clap).
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Moat: detect and resist distillation of model APIs.
+#[derive(Debug, Parser)]
+#[command(name = "moat", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate labelled API traffic (benign, heavy legitimate users, campaigns).
+    Sim(cmd::sim::Args),
+    /// Score a detections file against simulator labels, with a rate-limit baseline.
+    Eval(cmd::eval::Args),
+    /// Check that a file conforms to its exchange-log v1 format.
+    Validate(cmd::validate::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sim(args) => cmd::sim::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("moat: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A closed stdout (`moat ... | head`) is not a failure (ripgrep's convention).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -34,6 +34,14 @@ pub enum SimError {
         /// What is wrong.
         message: String,
     },
+    /// A run option is out of range.
+    #[error("option {name}: {message}")]
+    InvalidOption {
+        /// The option (`scale`, `seed`).
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing the output failed.
     #[error(transparent)]
     Output(#[from] moat_format::FormatError),

@@ -6,10 +6,28 @@
 //! are produced in time order from per-account generators merged through a heap, so memory is
 //! bounded by the number of accounts, not the number of exchanges.
 //!
-//! Not a detector, and never read by one: labels exist for evaluation only.
+//! Data flow: [`Scenario`] (TOML) → `world` (accounts, campaigns) → [`Simulation`] (the event
+//! loop, an iterator of exchanges) → [`run`] (files). Not a detector, and never read by one:
+//! labels exist for evaluation only.
 
+mod call;
 pub mod corpus;
+mod engine;
 mod error;
+mod ids;
+mod infra;
+mod output;
+mod population;
+mod rng;
+mod scenario;
+mod summary;
+mod text;
+mod timing;
+mod world;
 
 pub use corpus::{Category, Corpus, Problem};
+pub use engine::{SimOptions, SimOutput, Simulation};
 pub use error::SimError;
+pub use output::{run, TrafficWriter, GZIP_LEVEL};
+pub use scenario::{Benign, BenignHeavy, Campaign, Jailbreak, Model, Scenario, Schedule, Tactic};
+pub use summary::{CampaignSummary, SimSummary};
