@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     cover_style: Style,
     sweep: Sweep,
     parts: bool,
+    /// The API the campaign's scripts call: most use chat completions, some the responses
+    /// API, so the endpoint alone says nothing about the caller.
+    endpoint: super::Endpoint,
 }
 
 impl Shared {
@@ -204,12 +207,7 @@ impl Member {
         };
         let params = style.params(rng, env.reasoning(model));
         Plan {
-            request: request(
-                super::Endpoint::Chat,
-                env.model_name(model),
-                messages,
-                params,
-            ),
+            request: request(shared.endpoint, env.model_name(model), messages, params),
             task: turn.task,
             model,
         }
@@ -453,6 +451,11 @@ pub(crate) fn setup(
         cover_style: Style::benign(crng, 0.4),
         sweep: Sweep::new(crng, corpus.problems.len()),
         parts: chance(crng, 0.15),
+        endpoint: if chance(crng, 0.25) {
+            super::Endpoint::Responses
+        } else {
+            super::Endpoint::Chat
+        },
     };
 
     // Infrastructure and identity shared by the members.
