@@ -27,6 +27,10 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Check that a file conforms to its exchange-log v1 format.
     Validate(cmd::validate::Args),
+    /// Detect distillation accounts and campaigns in an exchange log.
+    Analyze(cmd::analyze::Args),
+    /// Simulate a small scenario, analyze it, show the campaigns found and the evaluation.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => cmd::sim::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

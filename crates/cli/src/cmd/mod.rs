@@ -1,5 +1,7 @@
 //! One module per subcommand: its arguments and the function that runs it.
 
+pub mod analyze;
+pub mod demo;
 pub mod eval;
 pub mod sim;
 pub mod validate;

@@ -1,0 +1,138 @@
+//! `moat analyze`: run the detection engine over an exchange log and write detections.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use moat_detect::{Config, Engine};
+use moat_format::{ReadOptions, Reader, SkipReport, Writer};
+use moat_types::{Account, Detection, Exchange};
+
+/// Arguments of `moat analyze`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Exchange log to analyze (.jsonl or .jsonl.gz, in time order).
+    traffic: PathBuf,
+    /// Accounts side file (accounts.jsonl): sign-up time, payment fingerprint, verification.
+    #[arg(long)]
+    accounts: Option<PathBuf>,
+    /// Where to write the detections (.jsonl).
+    #[arg(long)]
+    out: PathBuf,
+    /// Skip malformed lines (counted and reported) instead of failing.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What one analysis produced, for the summary line and the demo.
+pub struct Outcome {
+    /// The detections written.
+    pub detections: Vec<Detection>,
+    /// Exchanges analyzed.
+    pub exchanges: u64,
+    /// Lines skipped in the traffic.
+    pub skipped: SkipReport,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Runs `moat analyze`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let opts = ReadOptions {
+        skip_bad_lines: args.skip_bad_lines,
+        ..ReadOptions::default()
+    };
+    let outcome = analyze(
+        &args.traffic,
+        args.accounts.as_deref(),
+        &args.out,
+        opts,
+        args.quiet,
+    )?;
+    super::print(&summary_line(&outcome, &args.out))
+}
+
+/// The one-line summary printed at the end.
+pub fn summary_line(o: &Outcome, out: &Path) -> String {
+    let accounts = o
+        .detections
+        .iter()
+        .filter(|d| matches!(d, Detection::Account(_)))
+        .count();
+    let flagged = o
+        .detections
+        .iter()
+        .filter(|d| matches!(d, Detection::Account(a) if a.flagged))
+        .count();
+    let campaigns = o.detections.len() - accounts;
+    let mut line = format!(
+        "analyzed {} exchanges of {accounts} accounts in {:.1} s ({:.0} exchanges/s): {flagged} flagged, {campaigns} campaigns; wrote {}",
+        o.exchanges,
+        o.seconds,
+        o.exchanges as f64 / o.seconds.max(1e-9),
+        out.display()
+    );
+    if o.skipped.count > 0 {
+        line.push_str(&format!("; skipped {} bad lines", o.skipped.count));
+        for (n, reason) in &o.skipped.examples {
+            line.push_str(&format!("\n  line {n}: {reason}"));
+        }
+    }
+    line + "\n"
+}
+
+/// Reads the accounts file and the traffic, runs the engine, writes the detections.
+pub fn analyze(
+    traffic: &Path,
+    accounts: Option<&Path>,
+    out: &Path,
+    opts: ReadOptions,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let mut engine = Engine::new(Config::default());
+    if let Some(path) = accounts {
+        for account in Reader::<Account>::open(path, opts)? {
+            engine.add_account(&account.context("reading the accounts file")?);
+        }
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {human_pos} exchanges ({per_sec})",
+        )
+        .context("building the progress bar style")?,
+    );
+    let mut reader = Reader::<Exchange>::open(traffic, opts)?;
+    let mut n = 0u64;
+    for exchange in reader.by_ref() {
+        let exchange = exchange.context("reading the traffic")?;
+        engine.observe(&exchange);
+        n += 1;
+        if n % 65_536 == 0 {
+            bar.set_position(n);
+        }
+    }
+    bar.finish_and_clear();
+    let skipped = reader.skipped().clone();
+    let detections = engine.finish();
+    let mut w = Writer::<Detection>::create(out)?;
+    for d in &detections {
+        w.write(d)?;
+    }
+    w.finish()?;
+    Ok(Outcome {
+        detections,
+        exchanges: n,
+        skipped,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

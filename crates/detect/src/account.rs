@@ -1,0 +1,170 @@
+//! Per-account state, updated incrementally with each request, and the account's own
+//! (coordination-free) risk features.
+//!
+//! The state is a few hundred bytes of counters per account; nothing here keeps requests.
+//! Not where accounts are linked to each other: that is `index` and `discover`.
+
+use moat_types::Timestamp;
+
+use crate::reasons::{Reason, Reasons};
+use crate::signals::{category_index, RequestSignals, COT_THRESHOLD, JAILBREAK_THRESHOLD};
+use crate::Config;
+
+/// Number of task categories tracked for the capability sweep.
+pub(crate) const CATEGORIES: usize = 7;
+
+/// Counters and facts about one account.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountState {
+    pub id: Box<str>,
+    pub requests: u32,
+    pub cot: u32,
+    pub jailbreak: u32,
+    pub harvest: u32,
+    pub single_turn: u32,
+    pub categories: [u32; CATEGORIES],
+    /// Bit h set when the account was active in UTC hour h.
+    pub hours: u32,
+    pub days: u32,
+    pub last_day: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub created_at: Option<i64>,
+    pub verified: Option<bool>,
+    pub flagged_at: Option<i64>,
+    pub campaign: Option<u32>,
+    pub reasons: Reasons,
+    /// Candidate score at the last discovery pass, for campaign scoring.
+    pub suspicion: f32,
+}
+
+impl AccountState {
+    pub fn new(id: &str) -> Self {
+        AccountState {
+            id: id.into(),
+            requests: 0,
+            cot: 0,
+            jailbreak: 0,
+            harvest: 0,
+            single_turn: 0,
+            categories: [0; CATEGORIES],
+            hours: 0,
+            days: 0,
+            last_day: i64::MIN,
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+            created_at: None,
+            verified: None,
+            flagged_at: None,
+            campaign: None,
+            reasons: Reasons::default(),
+            suspicion: 0.0,
+        }
+    }
+
+    /// Folds one request into the counters.
+    pub fn observe(&mut self, ts: Timestamp, s: &RequestSignals, single_turn: bool) {
+        let ms = ts.as_millis();
+        self.requests = self.requests.saturating_add(1);
+        if s.cot >= COT_THRESHOLD {
+            self.cot += 1;
+        }
+        if s.jailbreak >= JAILBREAK_THRESHOLD {
+            self.jailbreak += 1;
+        }
+        let p = &s.harvest_params;
+        if p.large_budget || p.high_effort || p.multi_n || p.logprobs {
+            self.harvest += 1;
+        }
+        if single_turn {
+            self.single_turn += 1;
+        }
+        let c = category_index(s.category).min(CATEGORIES - 1);
+        self.categories[c] = self.categories[c].saturating_add(1);
+        let hour = ms.rem_euclid(Timestamp::DAY) / Timestamp::HOUR;
+        self.hours |= 1u32 << (hour as u32 % 24);
+        let day = ts.day_index();
+        if day != self.last_day {
+            self.days += 1;
+            self.last_day = day;
+        }
+        self.first_ts = self.first_ts.min(ms);
+        self.last_ts = self.last_ts.max(ms);
+    }
+
+    fn share(&self, n: u32) -> f32 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            n as f32 / self.requests as f32
+        }
+    }
+
+    /// Shannon entropy (bits) of the task-category mix.
+    pub fn category_entropy(&self) -> f32 {
+        let total: u32 = self.categories.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        self.categories
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = c as f32 / total as f32;
+                -p * p.log2()
+            })
+            .sum()
+    }
+
+    /// The account's own risk features and a candidate score in [0, 1]: how much it looks
+    /// like a harvester, before any link to other accounts.
+    pub fn assess(&self, cfg: &Config) -> (f32, Reasons) {
+        let mut reasons = Reasons::default();
+        let cot = self.share(self.cot);
+        let jb = self.share(self.jailbreak);
+        let harvest = self.share(self.harvest);
+        let single = self.share(self.single_turn);
+        let content = cot.max(jb);
+        if cot >= cfg.min_content_share {
+            reasons.insert(Reason::CotElicitation);
+        }
+        if jb >= cfg.min_content_share {
+            reasons.insert(Reason::Jailbreak);
+        }
+        if harvest >= 0.5 {
+            reasons.insert(Reason::HarvestParams);
+        }
+        if single >= 0.9 && self.requests >= cfg.min_requests {
+            reasons.insert(Reason::SingleTurn);
+        }
+        let breadth = self.category_entropy();
+        if breadth >= 1.5 && self.requests >= 20 {
+            reasons.insert(Reason::CapabilitySweep);
+        }
+        let span_days = ((self.last_ts - self.first_ts) as f64 / Timestamp::DAY as f64).max(1.0);
+        if f64::from(self.requests) / span_days >= cfg.high_volume_per_day {
+            reasons.insert(Reason::HighVolume);
+        }
+        if self.hours.count_ones() >= 20 && self.days >= 2 {
+            reasons.insert(Reason::RoundTheClock);
+        }
+        if let Some(created) = self.created_at {
+            if self.first_ts - created <= cfg.new_account_ms {
+                reasons.insert(Reason::NewAccount);
+            }
+        }
+        let score = 0.55 * content
+            + 0.2 * harvest
+            + 0.1 * single
+            + 0.05 * (breadth / 2.0).min(1.0)
+            + 0.05 * f32::from(u8::from(reasons.contains(Reason::RoundTheClock)))
+            + 0.05 * f32::from(u8::from(reasons.contains(Reason::NewAccount)));
+        (score.clamp(0.0, 1.0), reasons)
+    }
+
+    /// Whether the account may join a campaign: enough requests and enough harvesting content.
+    pub fn is_candidate(&self, cfg: &Config) -> bool {
+        self.requests >= cfg.min_requests
+            && self.share(self.cot.max(self.jailbreak)) >= cfg.min_content_share
+    }
+}

@@ -1,0 +1,54 @@
+//! Engine settings: the thresholds of per-account scoring and campaign discovery.
+//!
+//! Defaults are chosen to keep ordinary and legitimate heavy users clean; each is documented
+//! with what it trades. Not read from files here: the CLI and the gateway own configuration
+//! files and hand a validated [`Config`] to the engine.
+
+use moat_types::Timestamp;
+
+/// Thresholds and periods of the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Stream time between two campaign-discovery passes (ms). Shorter catches campaigns
+    /// sooner (less leakage) at more CPU.
+    pub discovery_interval_ms: i64,
+    /// Requests an account must have sent before it can be a campaign candidate; fewer makes
+    /// flags faster but noisier.
+    pub min_requests: u32,
+    /// Share of an account's requests that must elicit reasoning or jailbreak before it is a
+    /// candidate.
+    pub min_content_share: f32,
+    /// Share of a shared attribute's accounts that must be candidates for the attribute to
+    /// link them: a CGNAT address or a popular SDK shared with many ordinary users links
+    /// nobody.
+    pub min_suspicious_share: f32,
+    /// Smallest group of linked candidates reported as a campaign.
+    pub min_campaign_size: usize,
+    /// Most accounts remembered per shared attribute (bounds the index).
+    pub max_members_per_key: usize,
+    /// Attributes seen by one account only are forgotten after this long (ms).
+    pub singleton_ttl_ms: i64,
+    /// Requests per day above which an account's volume counts as high.
+    pub high_volume_per_day: f64,
+    /// An account created less than this long before its first request is new (ms).
+    pub new_account_ms: i64,
+    /// Sign-ups within this window (ms) count as one burst.
+    pub signup_bucket_ms: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            discovery_interval_ms: Timestamp::HOUR,
+            min_requests: 4,
+            min_content_share: 0.4,
+            min_suspicious_share: 0.5,
+            min_campaign_size: 3,
+            max_members_per_key: 4096,
+            singleton_ttl_ms: Timestamp::DAY,
+            high_volume_per_day: 400.0,
+            new_account_ms: 14 * Timestamp::DAY,
+            signup_bucket_ms: 2 * Timestamp::HOUR,
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The engine: consumes exchanges in time order, updates per-account state and the shared
+//! attribute index, runs campaign discovery once per `discovery_interval_ms` of stream time,
+//! and produces the detections.
+//!
+//! Causal by construction: discovery at an exchange sees only the exchanges before it, and an
+//! account flagged then gets that exchange's `ts` as `flagged_at`. Deterministic: no clock, no
+//! randomness, no dependence on hash-map iteration order. Not an IO layer: callers read files
+//! or sockets and feed [`Engine::observe`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use moat_types::{
+    Account, AccountDetection, CampaignDetection, Detection, Exchange, Signal, Timestamp,
+};
+
+use crate::account::AccountState;
+use crate::discover::{discover, Group};
+use crate::hash::hash_str;
+use crate::index::{KeyIndex, KeyKind};
+use crate::reasons::{Reason, Reasons};
+use crate::signals::request_signals;
+use crate::{template, Config};
+
+/// What the engine says about the account of the exchange just observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Whether the account is flagged (now or earlier).
+    pub flagged: bool,
+    /// The account's campaign, if it belongs to a detected one.
+    pub campaign: Option<String>,
+}
+
+/// A campaign as the engine tracks it between discovery passes.
+#[derive(Debug, Clone)]
+struct CampaignState {
+    number: u32,
+    first_detected_at: i64,
+    /// Evidence of the latest discovery pass that saw the campaign.
+    signals: Vec<Signal>,
+    score: f32,
+}
+
+/// Counters for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Exchanges observed.
+    pub exchanges: u64,
+    /// Discovery passes run.
+    pub discoveries: u64,
+    /// Accounts seen.
+    pub accounts: u64,
+}
+
+/// The detection engine. Feed it exchanges in non-decreasing `ts` order.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Config,
+    accounts: Vec<AccountState>,
+    ids: HashMap<Box<str>, u32>,
+    side: HashMap<String, Account>,
+    index: KeyIndex,
+    campaigns: BTreeMap<u32, CampaignState>,
+    next_discovery: Option<i64>,
+    now: i64,
+    stats: Stats,
+}
+
+impl Engine {
+    /// A new engine with the given settings.
+    pub fn new(cfg: Config) -> Self {
+        Engine {
+            cfg,
+            accounts: Vec::new(),
+            ids: HashMap::new(),
+            side: HashMap::new(),
+            index: KeyIndex::default(),
+            campaigns: BTreeMap::new(),
+            next_discovery: None,
+            now: i64::MIN,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Registers what the provider knows about an account (the `accounts.jsonl` side file).
+    /// Sign-up facts are known before the account's first request, so using them is causal.
+    pub fn add_account(&mut self, account: &Account) {
+        self.side
+            .insert(account.account_id.clone(), account.clone());
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Observes one exchange and returns the verdict on its account.
+    pub fn observe(&mut self, x: &Exchange) -> Verdict {
+        let ts = x.ts.as_millis().max(self.now);
+        self.now = ts;
+        self.stats.exchanges += 1;
+        match self.next_discovery {
+            None => self.next_discovery = Some(self.boundary_after(ts)),
+            Some(at) if ts >= at => {
+                self.run_discovery(ts);
+                self.next_discovery = Some(self.boundary_after(ts));
+            }
+            Some(_) => {}
+        }
+        let idx = self.account_index(&x.account_id, ts);
+        let signals = request_signals(x);
+        let user_turns = x
+            .request
+            .messages
+            .iter()
+            .filter(|m| m.role == "user")
+            .count();
+        let single = user_turns <= 1 && !x.request.messages.iter().any(|m| m.role == "assistant");
+        let text = x.last_user_text();
+        let system = x
+            .request
+            .messages
+            .iter()
+            .find(|m| m.role == "system")
+            .map(|m| m.text_content());
+        if let Some(state) = self.accounts.get_mut(idx as usize) {
+            state.observe(x.ts, &signals, single);
+        }
+        for (hash, segment) in template::segments_of(&text) {
+            self.index.add(
+                &self.cfg,
+                KeyKind::Template,
+                hash,
+                || excerpt(segment),
+                idx,
+                ts,
+            );
+        }
+        if let Some(system) = system.filter(|s| s.trim().len() >= 24) {
+            let normalized: String = system.split_whitespace().collect::<Vec<_>>().join(" ");
+            let key = hash_str(b'S', &normalized.to_lowercase());
+            self.index.add(
+                &self.cfg,
+                KeyKind::SystemPrompt,
+                key,
+                || excerpt(&normalized),
+                idx,
+                ts,
+            );
+        }
+        if let Some(block) = x
+            .client
+            .as_ref()
+            .and_then(|c| c.ip.as_deref())
+            .and_then(block)
+        {
+            let key = hash_str(b'N', &block);
+            self.index
+                .add(&self.cfg, KeyKind::Network, key, || block.clone(), idx, ts);
+        }
+        self.verdict(idx)
+    }
+
+    fn verdict(&self, idx: u32) -> Verdict {
+        match self.accounts.get(idx as usize) {
+            Some(a) => Verdict {
+                flagged: a.flagged_at.is_some(),
+                campaign: a.campaign.map(campaign_name),
+            },
+            None => Verdict {
+                flagged: false,
+                campaign: None,
+            },
+        }
+    }
+
+    fn boundary_after(&self, ts: i64) -> i64 {
+        let step = self.cfg.discovery_interval_ms.max(1);
+        (ts.div_euclid(step) + 1) * step
+    }
+
+    /// The index of `id`, registering the account (and its sign-up attributes) on first sight.
+    fn account_index(&mut self, id: &str, ts: i64) -> u32 {
+        if let Some(&i) = self.ids.get(id) {
+            return i;
+        }
+        let idx = self.accounts.len() as u32;
+        let mut state = AccountState::new(id);
+        if let Some(info) = self.side.remove(id) {
+            state.created_at = info.created_at.map(Timestamp::as_millis);
+            state.verified = info.verified;
+            if let Some(pf) = info.payment_fingerprint.as_deref() {
+                let key = hash_str(b'P', pf);
+                let label = pf.to_owned();
+                self.index
+                    .add(&self.cfg, KeyKind::Payment, key, || label, idx, ts);
+            }
+            if let Some(created) = state.created_at {
+                let bucket = created.div_euclid(self.cfg.signup_bucket_ms.max(1));
+                let key = hash_str(b'U', &bucket.to_string());
+                let label = Timestamp::from_millis(bucket * self.cfg.signup_bucket_ms).to_string();
+                self.index
+                    .add(&self.cfg, KeyKind::Signup, key, || label, idx, ts);
+            }
+        }
+        self.accounts.push(state);
+        self.ids.insert(id.into(), idx);
+        self.stats.accounts += 1;
+        idx
+    }
+
+    /// Links candidates, updates campaigns and flags, at stream time `ts` (the `ts` of the
+    /// exchange being processed, which discovery has not seen yet).
+    fn run_discovery(&mut self, ts: i64) {
+        self.stats.discoveries += 1;
+        self.index.purge(&self.cfg, ts);
+        let cfg = &self.cfg;
+        let candidate: Vec<bool> = self
+            .accounts
+            .iter_mut()
+            .map(|a| {
+                let (score, _) = a.assess(cfg);
+                a.suspicion = score;
+                a.is_candidate(cfg)
+            })
+            .collect();
+        let mut groups = discover(&self.cfg, &self.index, &candidate);
+        // Larger groups keep their campaign number first; a group takes the number most of
+        // its already-assigned members carry, unless a larger group took it this pass.
+        groups.sort_by_key(|g| {
+            (
+                std::cmp::Reverse(g.members.len()),
+                g.members.first().copied(),
+            )
+        });
+        let mut claimed = std::collections::BTreeSet::new();
+        for group in groups {
+            let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+            for &m in &group.members {
+                if let Some(c) = self.accounts.get(m as usize).and_then(|a| a.campaign) {
+                    *counts.entry(c).or_default() += 1;
+                }
+            }
+            let number = counts
+                .iter()
+                .filter(|(c, _)| !claimed.contains(*c))
+                .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
+                .map(|(c, _)| *c);
+            let number = number.unwrap_or_else(|| {
+                let n = self.campaigns.len() as u32 + 1;
+                self.campaigns.insert(
+                    n,
+                    CampaignState {
+                        number: n,
+                        first_detected_at: ts,
+                        signals: Vec::new(),
+                        score: 0.0,
+                    },
+                );
+                n
+            });
+            claimed.insert(number);
+            self.adopt(group, number, ts);
+        }
+        // Accounts that look like harvesters on their own, at volumes no person sends.
+        for a in &mut self.accounts {
+            if a.flagged_at.is_some() || !a.is_candidate(&self.cfg) {
+                continue;
+            }
+            let (_, reasons) = a.assess(&self.cfg);
+            if reasons.contains(Reason::HighVolume)
+                && reasons.contains(Reason::RoundTheClock)
+                && reasons.contains(Reason::HarvestParams)
+            {
+                a.flagged_at = Some(ts);
+                a.reasons = reasons;
+            }
+        }
+    }
+
+    /// Maps a discovered group onto a (new or existing) campaign and flags its members.
+    fn adopt(&mut self, group: Group, number: u32, ts: i64) {
+        let mut link_reasons = Reasons::default();
+        for kind in group.evidence.keys() {
+            link_reasons.insert(match kind {
+                KeyKind::Template => Reason::SharedTemplate,
+                KeyKind::SystemPrompt => Reason::SharedSystemPrompt,
+                KeyKind::Payment => Reason::SharedPayment,
+                KeyKind::Network => Reason::SharedNetwork,
+                KeyKind::Signup => Reason::SignupBurst,
+            });
+        }
+        let mut suspicion = 0.0f32;
+        let (mut reqs, mut cot, mut jb) = (0u64, 0u64, 0u64);
+        for &m in &group.members {
+            let Some(a) = self.accounts.get_mut(m as usize) else {
+                continue;
+            };
+            a.campaign = Some(number);
+            let (score, own) = a.assess(&self.cfg);
+            suspicion += score;
+            reqs += u64::from(a.requests);
+            cot += u64::from(a.cot);
+            jb += u64::from(a.jailbreak);
+            if a.flagged_at.is_none() {
+                a.flagged_at = Some(ts);
+                let mut reasons = own;
+                reasons.insert(Reason::CampaignMember);
+                for r in Reason::ALL {
+                    if link_reasons.contains(r) {
+                        reasons.insert(r);
+                    }
+                }
+                a.reasons = reasons;
+            }
+        }
+        let size = group.members.len() as f32;
+        let mean = suspicion / size.max(1.0);
+        let size_factor = 1.0 - 1.0 / size.max(1.0).sqrt();
+        let diversity = group.evidence.len() as f32 / KeyKind::ALL.len() as f32;
+        let score = (0.6 * mean + 0.25 * size_factor + 0.15 * diversity).clamp(0.0, 1.0);
+        let mut signals = evidence_signals(&group, self.cfg.signup_bucket_ms);
+        if reqs > 0 {
+            signals.push(Signal {
+                name: "content".into(),
+                detail: format!(
+                    "{:.0}% of the members' {reqs} requests elicit reasoning, {:.0}% are jailbreaks",
+                    100.0 * cot as f64 / reqs as f64,
+                    100.0 * jb as f64 / reqs as f64
+                ),
+            });
+        }
+        if let Some(c) = self.campaigns.get_mut(&number) {
+            c.signals = signals;
+            c.score = score;
+        }
+    }
+
+    /// The detections: one account line per account seen (sorted by id), then one line per
+    /// campaign (by number).
+    pub fn finish(self) -> Vec<Detection> {
+        let mut members: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        let mut lines: Vec<(String, Detection)> = Vec::with_capacity(self.accounts.len());
+        for a in &self.accounts {
+            let (score, own) = a.assess(&self.cfg);
+            let flagged = a.flagged_at.is_some();
+            let campaign_score = a
+                .campaign
+                .and_then(|c| self.campaigns.get(&c))
+                .map_or(0.0, |c| c.score);
+            let risk = if flagged {
+                score.max(campaign_score).max(0.5)
+            } else {
+                score.min(0.49)
+            };
+            if let Some(c) = a.campaign {
+                members.entry(c).or_default().push(a.id.to_string());
+            }
+            let reasons = if flagged { a.reasons } else { own };
+            lines.push((
+                a.id.to_string(),
+                Detection::Account(AccountDetection {
+                    account_id: a.id.to_string(),
+                    risk: round3(risk),
+                    flagged,
+                    flagged_at: a.flagged_at.map(Timestamp::from_millis),
+                    campaign_id: a.campaign.map(campaign_name),
+                    reasons: reasons.names(),
+                }),
+            ));
+        }
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<Detection> = lines.into_iter().map(|(_, d)| d).collect();
+        for (number, c) in &self.campaigns {
+            let Some(mut accounts) = members.remove(number) else {
+                continue; // merged into an older campaign
+            };
+            accounts.sort();
+            out.push(Detection::Campaign(CampaignDetection {
+                campaign_id: campaign_name(c.number),
+                accounts,
+                score: round3(c.score),
+                first_detected_at: Some(Timestamp::from_millis(c.first_detected_at)),
+                signals: c.signals.clone(),
+            }));
+        }
+        out
+    }
+}
+
+fn campaign_name(n: u32) -> String {
+    format!("C-{n:04}")
+}
+
+fn round3(x: f32) -> f64 {
+    (f64::from(x) * 1000.0).round() / 1000.0
+}
+
+/// A short, single-line excerpt of prompt text for evidence.
+fn excerpt(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= 120 {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(117).collect();
+        format!("{cut}...")
+    }
+}
+
+/// The /24 (IPv4) or /48 (IPv6) block of an address, in CIDR notation.
+fn block(ip: &str) -> Option<String> {
+    match ip.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+    }
+}
+
+/// Evidence lines a reviewer can check, one per kind of linking attribute.
+fn evidence_signals(group: &Group, signup_bucket_ms: i64) -> Vec<Signal> {
+    let n = group.members.len();
+    group
+        .evidence
+        .iter()
+        .map(|(kind, ev)| {
+            let (name, detail) = match kind {
+                KeyKind::Template => (
+                    "shared_template",
+                    format!(
+                        "{} shared prompt wrappers; the most common, T-{:08x}, is used by {} of {n} accounts: \"{}\"",
+                        ev.values, ev.key >> 32, ev.largest, ev.label
+                    ),
+                ),
+                KeyKind::SystemPrompt => (
+                    "shared_system_prompt",
+                    format!(
+                        "{} shared system prompts; {} of {n} accounts send \"{}\"",
+                        ev.values, ev.largest, ev.label
+                    ),
+                ),
+                KeyKind::Payment => (
+                    "shared_payment",
+                    format!(
+                        "{} payment fingerprints each shared by several members; the largest, {}, pays for {} accounts",
+                        ev.values, ev.label, ev.largest
+                    ),
+                ),
+                KeyKind::Network => (
+                    "shared_network",
+                    format!(
+                        "{} address blocks used mostly by members; the busiest, {}, by {} accounts",
+                        ev.values, ev.label, ev.largest
+                    ),
+                ),
+                KeyKind::Signup => (
+                    "signup_burst",
+                    format!(
+                        "{} sign-up bursts; {} accounts created within {} h from {}",
+                        ev.values,
+                        ev.largest,
+                        signup_bucket_ms / Timestamp::HOUR,
+                        ev.label
+                    ),
+                ),
+            };
+            Signal {
+                name: name.into(),
+                detail,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_blocks() {
+        assert_eq!(block("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(
+            block("2001:db8:abcd:12::1").as_deref(),
+            Some("2001:db8:abcd::/48")
+        );
+        assert_eq!(block("not an ip"), None);
+    }
+
+    #[test]
+    fn excerpts_are_single_line_and_short() {
+        assert_eq!(excerpt("a\n  b"), "a b");
+        assert_eq!(excerpt(&"x".repeat(500)).chars().count(), 120);
+    }
+}

@@ -1,0 +1,134 @@
+//! The stable snake_case reason names that explain why an account was flagged.
+//!
+//! These names are a public contract (they appear in `detections.jsonl` and dashboards);
+//! change a meaning only by adding a new name. Each is documented here and in the README.
+
+/// One reason an account is risky.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Most of its requests ask the model to spell out its reasoning (step by step, internal
+    /// monologue, articulate the reasoning behind an answer, rubric grading).
+    CotElicitation,
+    /// Many of its requests are jailbreak or prompt-attack attempts.
+    Jailbreak,
+    /// Its requests ask for harvest-style output: large output budgets, high reasoning effort,
+    /// several choices or log-probabilities.
+    HarvestParams,
+    /// Almost all its requests are single-turn (no conversation history).
+    SingleTurn,
+    /// It sweeps many task categories (math, code, reasoning, knowledge, writing…).
+    CapabilitySweep,
+    /// Its volume is far above what ordinary accounts send.
+    HighVolume,
+    /// It is active around the clock rather than in one person's waking hours.
+    RoundTheClock,
+    /// It was created shortly before it started sending this traffic.
+    NewAccount,
+    /// It reuses the same prompt wrappers as other accounts of its campaign.
+    SharedTemplate,
+    /// It shares a payment method with other accounts of its campaign.
+    SharedPayment,
+    /// It shares network addresses (IPv4 /24, IPv6 /48) with other accounts of its campaign.
+    SharedNetwork,
+    /// It was created in a burst of sign-ups together with other accounts of its campaign.
+    SignupBurst,
+    /// It shares a system prompt with other accounts of its campaign.
+    SharedSystemPrompt,
+    /// It belongs to a detected campaign.
+    CampaignMember,
+}
+
+impl Reason {
+    /// Every reason, in output order.
+    pub const ALL: [Reason; 14] = [
+        Reason::CampaignMember,
+        Reason::SharedTemplate,
+        Reason::SharedPayment,
+        Reason::SharedNetwork,
+        Reason::SignupBurst,
+        Reason::SharedSystemPrompt,
+        Reason::CotElicitation,
+        Reason::Jailbreak,
+        Reason::HarvestParams,
+        Reason::SingleTurn,
+        Reason::CapabilitySweep,
+        Reason::HighVolume,
+        Reason::RoundTheClock,
+        Reason::NewAccount,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::CotElicitation => "cot_elicitation",
+            Reason::Jailbreak => "jailbreak",
+            Reason::HarvestParams => "harvest_params",
+            Reason::SingleTurn => "single_turn",
+            Reason::CapabilitySweep => "capability_sweep",
+            Reason::HighVolume => "high_volume",
+            Reason::RoundTheClock => "round_the_clock",
+            Reason::NewAccount => "new_account",
+            Reason::SharedTemplate => "shared_template",
+            Reason::SharedPayment => "shared_payment",
+            Reason::SharedNetwork => "shared_network",
+            Reason::SignupBurst => "signup_burst",
+            Reason::SharedSystemPrompt => "shared_system_prompt",
+            Reason::CampaignMember => "campaign_member",
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A compact set of reasons (one bit each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reasons(u32);
+
+impl Reasons {
+    /// Adds a reason.
+    pub fn insert(&mut self, r: Reason) {
+        self.0 |= r.bit();
+    }
+
+    /// Whether the set holds `r`.
+    pub fn contains(self, r: Reason) -> bool {
+        self.0 & r.bit() != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names, in [`Reason::ALL`] order.
+    pub fn names(self) -> Vec<String> {
+        Reason::ALL
+            .iter()
+            .filter(|r| self.contains(**r))
+            .map(|r| r.as_str().to_owned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_and_all_listed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in Reason::ALL {
+            let n = r.as_str();
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+            assert!(seen.insert(n), "{n} twice");
+        }
+        let mut all = Reasons::default();
+        for r in Reason::ALL {
+            all.insert(r);
+        }
+        assert_eq!(all.names().len(), Reason::ALL.len());
+    }
+}
