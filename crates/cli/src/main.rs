@@ -11,6 +11,12 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// Exchanges are parsed on one thread and freed on another; mimalloc handles that pattern
+/// without the lock contention of the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod features;
+
 /// Moat: detect and resist distillation of model APIs.
 #[derive(Debug, Parser)]
 #[command(name = "moat", version, about, long_about = None)]

@@ -7,7 +7,9 @@
 use moat_types::Timestamp;
 
 use crate::reasons::{Reason, Reasons};
-use crate::signals::{category_index, RequestSignals, COT_THRESHOLD, JAILBREAK_THRESHOLD};
+use crate::signals::{
+    category_index, RequestSignals, TaskCategory, COT_THRESHOLD, JAILBREAK_THRESHOLD,
+};
 use crate::Config;
 
 /// Number of task categories tracked for the capability sweep.
@@ -23,6 +25,8 @@ pub(crate) struct AccountState {
     pub harvest: u32,
     pub single_turn: u32,
     pub categories: [u32; CATEGORIES],
+    /// Requests that are problems to solve (math, code, reasoning).
+    pub problems: u32,
     /// Bit h set when the account was active in UTC hour h.
     pub hours: u32,
     pub days: u32,
@@ -32,10 +36,19 @@ pub(crate) struct AccountState {
     pub created_at: Option<i64>,
     pub verified: Option<bool>,
     pub flagged_at: Option<i64>,
+    /// The campaign the account was last found in (keeps numbers stable across passes).
     pub campaign: Option<u32>,
+    /// The campaign the latest discovery pass found it in.
+    pub member_of: Option<u32>,
     pub reasons: Reasons,
     /// Candidate score at the last discovery pass, for campaign scoring.
     pub suspicion: f32,
+    /// The latest model release seen while the account was established (first-request time
+    /// of the model), and the account's requests since then within the pivot window: all of
+    /// them, and those to the new model.
+    pub release: Option<i64>,
+    pub since_release: u32,
+    pub to_new_model: u32,
 }
 
 impl AccountState {
@@ -48,6 +61,7 @@ impl AccountState {
             harvest: 0,
             single_turn: 0,
             categories: [0; CATEGORIES],
+            problems: 0,
             hours: 0,
             days: 0,
             last_day: i64::MIN,
@@ -57,8 +71,12 @@ impl AccountState {
             verified: None,
             flagged_at: None,
             campaign: None,
+            member_of: None,
             reasons: Reasons::default(),
             suspicion: 0.0,
+            release: None,
+            since_release: 0,
+            to_new_model: 0,
         }
     }
 
@@ -79,6 +97,12 @@ impl AccountState {
         if single_turn {
             self.single_turn += 1;
         }
+        if matches!(
+            s.category,
+            TaskCategory::Math | TaskCategory::Code | TaskCategory::Reasoning
+        ) {
+            self.problems += 1;
+        }
         let c = category_index(s.category).min(CATEGORIES - 1);
         self.categories[c] = self.categories[c].saturating_add(1);
         let hour = ms.rem_euclid(Timestamp::DAY) / Timestamp::HOUR;
@@ -90,6 +114,30 @@ impl AccountState {
         }
         self.first_ts = self.first_ts.min(ms);
         self.last_ts = self.last_ts.max(ms);
+    }
+
+    /// Folds one request into the pivot counters: `release` is the first-request time of the
+    /// requested model when that model is new (see the engine), else `None`.
+    pub fn observe_release(&mut self, ts: i64, release: Option<i64>, cfg: &Config) {
+        if let Some(r) = release {
+            // Only accounts active well before the release can pivot; a newer release
+            // restarts the count.
+            if self.first_ts < r - Timestamp::DAY && self.release.is_none_or(|old| r > old) {
+                self.release = Some(r);
+                self.since_release = 0;
+                self.to_new_model = 0;
+            }
+        }
+        let Some(r) = self.release else {
+            return;
+        };
+        if ts - r > cfg.pivot_window_ms {
+            return;
+        }
+        self.since_release = self.since_release.saturating_add(1);
+        if release == Some(r) {
+            self.to_new_model = self.to_new_model.saturating_add(1);
+        }
     }
 
     fn share(&self, n: u32) -> f32 {
@@ -153,18 +201,28 @@ impl AccountState {
                 reasons.insert(Reason::NewAccount);
             }
         }
+        if self.since_release >= cfg.min_requests.max(10)
+            && self.to_new_model as f32 >= cfg.min_pivot_share * self.since_release as f32
+        {
+            reasons.insert(Reason::ModelPivot);
+        }
         let score = 0.55 * content
             + 0.2 * harvest
             + 0.1 * single
             + 0.05 * (breadth / 2.0).min(1.0)
             + 0.05 * f32::from(u8::from(reasons.contains(Reason::RoundTheClock)))
-            + 0.05 * f32::from(u8::from(reasons.contains(Reason::NewAccount)));
+            + 0.05 * f32::from(u8::from(reasons.contains(Reason::NewAccount)))
+            + 0.05 * f32::from(u8::from(reasons.contains(Reason::ModelPivot)));
         (score.clamp(0.0, 1.0), reasons)
     }
 
-    /// Whether the account may join a campaign: enough requests and enough harvesting content.
+    /// Whether the account may join a campaign: enough requests and enough harvesting content,
+    /// that is reasoning elicitation, or jailbreaks wrapped around problems to solve (a
+    /// jailbreak asking for something harmful harvests no capability).
     pub fn is_candidate(&self, cfg: &Config) -> bool {
         self.requests >= cfg.min_requests
-            && self.share(self.cot.max(self.jailbreak)) >= cfg.min_content_share
+            && (self.share(self.cot) >= cfg.min_content_share
+                || (self.share(self.jailbreak) >= cfg.min_content_share
+                    && self.share(self.problems) >= cfg.min_content_share))
     }
 }

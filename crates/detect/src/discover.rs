@@ -1,19 +1,30 @@
 //! Campaign discovery: links candidate accounts through shared attributes and groups them.
 //!
 //! An attribute links the candidates among its accounts only when candidates are most of its
-//! accounts (`min_suspicious_share`): a payment fingerprint, address block, sign-up window,
-//! system prompt or prompt wrapper shared by a cluster of harvesters links them, while a
-//! carrier NAT address or a common sentence shared with many ordinary users links nobody.
-//! Linked candidates are grouped with union-find; groups of at least `min_campaign_size`
-//! accounts are campaigns. Not where accounts are scored on their own (`account`).
+//! accounts (`min_suspicious_share`): a payment method, e-mail domain, address block, sign-up
+//! window, system prompt or prompt wrapper shared by a cluster of harvesters links them, while
+//! a carrier NAT address, a mail provider or a common sentence shared with many ordinary users
+//! links nobody.
+//!
+//! A shared payment method ties accounts into a cluster on its own. Clusters (and lone
+//! accounts) are then merged by how many distinct attributes they share: with their strongest
+//! partner, or with any partner when the shared attributes are a good share of both sides'
+//! strongest ties (`min_relative_tie`). A campaign's clusters share hundreds of wrappers,
+//! address blocks and sign-up windows with each other and only a few with another campaign
+//! that copies the same public phrasings or rents exits from the same proxy provider, so
+//! campaigns stay apart. Finally, every member must be tied to the rest of its group by a
+//! shared payment method or by two classes of evidence of its own (content, sign-up window,
+//! address block, e-mail domain), so a lone account that merely sends a popular wrapper is
+//! not swept into a campaign. Groups of at least `min_campaign_size` accounts are campaigns.
+//! Not where accounts are scored on their own (`account`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::index::{KeyEntry, KeyIndex, KeyKind};
 use crate::Config;
 
 /// Union-find over account indices with path halving and union by size.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct UnionFind {
     parent: Vec<u32>,
     size: Vec<u32>,
@@ -41,20 +52,62 @@ impl UnionFind {
         x
     }
 
-    /// Size of the set whose root is `root`.
-    pub fn size_of(&self, root: u32) -> u32 {
-        self.size.get(root as usize).copied().unwrap_or(1)
-    }
-
     pub fn union(&mut self, a: u32, b: u32) {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
             return;
         }
-        let (sa, sb) = (self.size[ra as usize], self.size[rb as usize]);
+        let (Some(&sa), Some(&sb)) = (self.size.get(ra as usize), self.size.get(rb as usize))
+        else {
+            return;
+        };
         let (big, small) = if sa >= sb { (ra, rb) } else { (rb, ra) };
-        self.parent[small as usize] = big;
-        self.size[big as usize] = sa + sb;
+        if let Some(p) = self.parent.get_mut(small as usize) {
+            *p = big;
+        }
+        if let Some(s) = self.size.get_mut(big as usize) {
+            *s = sa + sb;
+        }
+    }
+
+    /// Size of the set whose root is `root`.
+    pub fn size_of(&self, root: u32) -> u32 {
+        self.size.get(root as usize).copied().unwrap_or(1)
+    }
+
+    /// Unions every account of `accounts` with the first.
+    fn union_all(&mut self, accounts: &[u32]) {
+        if let Some((&first, rest)) = accounts.split_first() {
+            for &a in rest {
+                self.union(first, a);
+            }
+        }
+    }
+}
+
+/// The classes of evidence; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Identity,
+    Content,
+    Signup,
+    Network,
+    Email,
+}
+
+impl Class {
+    fn of(kind: KeyKind) -> Class {
+        match kind {
+            KeyKind::Payment => Class::Identity,
+            KeyKind::EmailDomain => Class::Email,
+            KeyKind::Template | KeyKind::SystemPrompt => Class::Content,
+            KeyKind::Signup => Class::Signup,
+            KeyKind::Network => Class::Network,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
     }
 }
 
@@ -63,7 +116,10 @@ impl UnionFind {
 pub(crate) struct Group {
     /// Member account indices, sorted.
     pub members: Vec<u32>,
-    /// Linking attributes by kind: (number of attributes, largest member count, a label).
+    /// For each member (parallel to `members`), the kinds of attribute it shares with other
+    /// members (bits of [`KeyKind::bit`]).
+    pub ties: Vec<u8>,
+    /// Linking attributes by kind.
     pub evidence: BTreeMap<KeyKind, Evidence>,
 }
 
@@ -80,115 +136,208 @@ pub(crate) struct Evidence {
     pub key: u64,
 }
 
-/// Whether an attribute of this kind is content (what is sent) rather than identity or
-/// infrastructure (who sends it, from where).
-fn is_content(kind: KeyKind) -> bool {
-    matches!(kind, KeyKind::Template | KeyKind::SystemPrompt)
-}
-
-/// Whether an attribute of this kind may link accounts, or only corroborate a group.
-/// Address blocks only corroborate: residential proxy networks rent the same exits to many
-/// customers, so a shared /24 does not mean a shared operator.
-fn may_link(kind: KeyKind) -> bool {
-    kind != KeyKind::Network
-}
-
 /// An attribute, its entry, and the candidates it links.
 type Link<'a> = (&'a (KeyKind, u64), &'a KeyEntry, Vec<u32>);
 
-/// Groups the candidates (`candidate[i]` for account `i`) linked through shared attributes.
-///
-/// Identity and infrastructure (payment, sign-up window, address block) link first. Content
-/// (prompt wrappers, system prompts) links second and more cautiously, because unrelated
-/// actors copy the same public phrasings: a wrapper links only accounts that reuse it (two
-/// uses or more), and content may join small pieces together or attach them to one
-/// established group, but never merges two established groups.
+/// The shared attributes that may link candidates: used mostly by candidates, and (for
+/// wrappers) reused by the accounts that send them, since a question copied from a public
+/// dataset is sent once by each of many accounts while a script's wrapper is sent again and
+/// again.
+fn links<'a>(cfg: &Config, index: &'a KeyIndex, candidate: &[bool]) -> Vec<Link<'a>> {
+    let mut out = Vec::new();
+    for (key, entry) in index.shared() {
+        let min_uses = if key.0 == KeyKind::Template { 2 } else { 1 };
+        if min_uses == 2 && entry.reused < 2 {
+            continue;
+        }
+        let cands: Vec<u32> = entry
+            .members
+            .iter()
+            .zip(&entry.uses)
+            .filter(|(&a, &u)| u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false))
+            .map(|(&a, _)| a)
+            .collect();
+        if cands.len() < 2 || (cands.len() as f32) < cfg.min_suspicious_share * entry.total as f32 {
+            continue;
+        }
+        out.push((key, entry, cands));
+    }
+    out
+}
+
+/// A key touching at most this many clusters ties every pair of them; one touching more ties
+/// each cluster to [`SPREAD_PARTNERS`] pseudo-random others among them, which keeps the cost
+/// linear while keeping pair counts proportional.
+const FULL_PAIRS: usize = 16;
+const SPREAD_PARTNERS: usize = 3;
+/// Weight of one shared attribute other than content in pair counts (content weighs 1).
+const UNIT: u32 = 4;
+
+/// Groups the candidates (`candidate[i]` for account `i`) linked through shared attributes;
+/// see the module documentation for the rules.
 pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Vec<Group> {
     let n = candidate.len();
+    let links = links(cfg, index, candidate);
+    // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
-    let mut links: Vec<Link<'_>> = Vec::new();
-    let shared: Vec<_> = index.shared().collect();
-    let mut corroborating = Vec::new();
-    for content in [false, true] {
-        for &(key, entry) in &shared {
-            if is_content(key.0) != content {
-                continue;
-            }
-            let min_uses = if key.0 == KeyKind::Template { 2 } else { 1 };
-            if min_uses == 2 && entry.reused < 2 {
-                continue;
-            }
-            let cands: Vec<u32> = entry
-                .members
-                .iter()
-                .zip(&entry.uses)
-                .filter(|(&a, &u)| {
-                    u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
-                })
-                .map(|(&a, _)| a)
-                .collect();
-            if cands.len() < 2 {
-                continue;
-            }
-            if (cands.len() as f32) < cfg.min_suspicious_share * entry.total as f32 {
-                continue;
-            }
-            if !may_link(key.0) {
-                corroborating.push((key, entry, cands));
-                continue;
-            }
-            if content {
-                let mut roots: Vec<u32> = cands.iter().map(|&a| uf.find(a)).collect();
-                roots.sort_unstable();
-                roots.dedup();
-                let established = roots
-                    .iter()
-                    .filter(|&&r| uf.size_of(r) as usize >= cfg.min_campaign_size)
-                    .count();
-                if established > 1 {
-                    continue;
+    for (key, _, cands) in &links {
+        if Class::of(key.0) == Class::Identity {
+            uf.union_all(cands);
+        }
+    }
+    // Count the distinct attributes each pair of clusters shares.
+    let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
+    // How many attributes each cluster shares at all (with other clusters or within itself).
+    let mut touching: HashMap<u32, u32> = HashMap::new();
+    let mut roots: Vec<u32> = Vec::new();
+    for (key, _, cands) in &links {
+        if Class::of(key.0) == Class::Identity {
+            continue;
+        }
+        roots.clear();
+        roots.extend(cands.iter().map(|&a| uf.find(a)));
+        roots.sort_unstable();
+        roots.dedup();
+        // Phrasings are copied between actors far more than addresses and sign-up hours are
+        // shared, so a shared wrapper or system prompt weighs a quarter of the rest.
+        let weight = if Class::of(key.0) == Class::Content {
+            1
+        } else {
+            UNIT
+        };
+        for &r in &roots {
+            *touching.entry(r).or_default() += weight;
+        }
+        let m = roots.len();
+        if m < 2 {
+            continue;
+        }
+        let mut add = |a: u32, b: u32| {
+            let pair = if a < b { (a, b) } else { (b, a) };
+            *pairs.entry(pair).or_default() += weight;
+        };
+        if m <= FULL_PAIRS {
+            for i in 0..m {
+                for j in i + 1..m {
+                    add(roots[i], roots[j]);
                 }
             }
-            for w in cands.windows(2) {
-                uf.union(w[0], w[1]);
+        } else {
+            roots.sort_by_key(|&r| crate::hash::mix(key.1 ^ u64::from(r)));
+            for i in 0..m {
+                for d in 1..=SPREAD_PARTNERS {
+                    add(roots[i], roots[(i + d) % m]);
+                }
             }
-            links.push((key, entry, cands));
         }
     }
-    let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    // Each cluster's strongest tie, and the partner it goes to (ties: the lower root).
+    let mut best: HashMap<u32, (u32, u32)> = HashMap::new();
+    for (&(a, b), &count) in &pairs {
+        for (x, y) in [(a, b), (b, a)] {
+            let slot = best.entry(x).or_insert((0, u32::MAX));
+            if count > slot.0 || (count == slot.0 && y < slot.1) {
+                *slot = (count, y);
+            }
+        }
+    }
+    let strength = |x: u32| best.get(&x).map_or(0, |b| b.0);
+    // The pair's attributes must also be a fair share of all the attributes the less
+    // connected side shares: a cluster busy with its own wrappers and addresses that shares a
+    // few public phrasings with another is not part of it.
+    let fair = |a: u32, b: u32, count: u32| {
+        let own = touching
+            .get(&a)
+            .copied()
+            .unwrap_or(0)
+            .min(touching.get(&b).copied().unwrap_or(0));
+        count as f32 >= cfg.min_attribute_share * own as f32
+    };
+    let mut merged = uf.clone();
+    for (&(a, b), &count) in &pairs {
+        if count < cfg.min_shared_attributes * UNIT || !fair(a, b, count) {
+            continue;
+        }
+        // A lone account or small cluster joins its strongest partner; established clusters
+        // (each a campaign on its own) merge only by the mutual rule.
+        // (most of what it shares, it shares with that partner).
+        let joins = |x: u32, y: u32| {
+            (uf.size_of(x) as usize) < cfg.min_campaign_size
+                && best.get(&x).is_some_and(|&(_, p)| p == y)
+                && count as f32
+                    >= cfg.min_relative_tie * touching.get(&x).copied().unwrap_or(0) as f32
+        };
+        let nearest = joins(a, b) || joins(b, a);
+        let mutual = count as f32 >= cfg.min_relative_tie * strength(a) as f32
+            && count as f32 >= cfg.min_relative_tie * strength(b) as f32;
+        if nearest || mutual {
+            merged.union(a, b);
+        }
+    }
+    let mut uf = merged;
+    // Each member's own ties to the rest of its group.
+    let mut kinds = vec![0u8; n];
+    for (key, _, cands) in &links {
+        let mut roots: HashMap<u32, u32> = HashMap::new();
+        for &a in cands {
+            *roots.entry(uf.find(a)).or_default() += 1;
+        }
+        for &a in cands {
+            if roots.get(&uf.find(a)).copied().unwrap_or(0) >= 2 {
+                if let Some(k) = kinds.get_mut(a as usize) {
+                    *k |= key.0.bit();
+                }
+            }
+        }
+    }
+    let tied = |k: u8| {
+        let classes = KeyKind::ALL
+            .iter()
+            .filter(|kind| k & kind.bit() != 0)
+            .fold(0u8, |acc, kind| acc | Class::of(*kind).bit());
+        classes & Class::Identity.bit() != 0 || classes.count_ones() >= 2
+    };
+    let mut members: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for a in 0..n as u32 {
-        if candidate[a as usize] {
-            let root = uf.find(a);
-            groups.entry(root).or_default().push(a);
+        if candidate[a as usize] && tied(kinds[a as usize]) {
+            members.entry(uf.find(a)).or_default().push(a);
         }
     }
-    let mut by_root: BTreeMap<u32, Group> = groups
+    let mut by_root: BTreeMap<u32, Group> = members
         .into_iter()
         .filter(|(_, m)| m.len() >= cfg.min_campaign_size)
         .map(|(root, members)| {
+            let ties = members.iter().map(|&a| kinds[a as usize]).collect();
             (
                 root,
                 Group {
                     members,
+                    ties,
                     evidence: BTreeMap::new(),
                 },
             )
         })
         .collect();
-    // Corroborating attributes count for a group when all their candidates are in it.
-    for (key, entry, cands) in corroborating {
-        let root = uf.find(cands[0]);
-        if cands.iter().all(|&a| uf.find(a) == root) {
-            links.push((key, entry, cands));
+    for (key, entry, cands) in &links {
+        // Count an attribute for the group holding most of its candidates.
+        let mut roots: BTreeMap<u32, u32> = BTreeMap::new();
+        for &a in cands {
+            *roots.entry(uf.find(a)).or_default() += 1;
         }
-    }
-    for (key, entry, cands) in links {
-        let root = uf.find(cands[0]);
+        let Some((&root, &count)) = roots
+            .iter()
+            .max_by_key(|(r, c)| (**c, std::cmp::Reverse(**r)))
+        else {
+            continue;
+        };
+        if count < 2 {
+            continue;
+        }
         if let Some(g) = by_root.get_mut(&root) {
             let ev = g.evidence.entry(key.0).or_default();
             ev.values += 1;
-            if cands.len() as u32 > ev.largest {
-                ev.largest = cands.len() as u32;
+            if count > ev.largest {
+                ev.largest = count;
                 ev.label = entry.label.to_string();
                 ev.key = key.1;
             }
@@ -217,26 +366,29 @@ mod tests {
     }
 
     #[test]
-    fn groups_candidates_linked_by_mostly_suspicious_attributes() {
+    fn a_cluster_and_a_lone_account_with_two_classes_of_ties_merge() {
         let cfg = Config::default();
         let idx = index(
             &cfg,
             &[
                 (KeyKind::Payment, 1, &[0, 1, 2]),
-                (KeyKind::Template, 2, &[2, 3]),
-                // A NAT block shared by candidate 4 and three ordinary accounts: no link.
-                (KeyKind::Signup, 3, &[4, 5, 6, 7]),
-                (KeyKind::Network, 4, &[0, 3]),
-                // Address blocks corroborate but do not link.
-                (KeyKind::Network, 5, &[3, 8]),
+                (KeyKind::Network, 10, &[2, 3]),
+                (KeyKind::Network, 11, &[1, 3]),
+                (KeyKind::Template, 13, &[0, 3]),
+                // A NAT-like window shared with three ordinary accounts links nobody.
+                (KeyKind::Signup, 12, &[3, 4, 5, 6]),
             ],
         );
-        let candidate = vec![true, true, true, true, false, false, false, false, true];
+        let candidate = [true, true, true, true, false, false, false];
         let groups = discover(&cfg, &idx, &candidate);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].members, vec![0, 1, 2, 3]);
+        assert_eq!(
+            groups[0].ties[3],
+            KeyKind::Network.bit() | KeyKind::Template.bit()
+        );
         assert_eq!(groups[0].evidence[&KeyKind::Payment].largest, 3);
-        assert_eq!(groups[0].evidence[&KeyKind::Network].values, 1);
+        assert_eq!(groups[0].evidence[&KeyKind::Network].values, 2);
         assert!(!groups[0].evidence.contains_key(&KeyKind::Signup));
     }
 
@@ -256,6 +408,67 @@ mod tests {
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].members, vec![0, 1, 2]);
         assert_eq!(groups[1].members, vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn a_lone_account_sending_a_campaign_wrapper_is_not_a_member() {
+        let cfg = Config::default();
+        let idx = index(
+            &cfg,
+            &[
+                (KeyKind::Payment, 1, &[0, 1, 2]),
+                (KeyKind::Signup, 2, &[0, 1, 2, 3]),
+                (KeyKind::Network, 3, &[1, 3]),
+                (KeyKind::Template, 4, &[0, 1, 2, 3, 4]),
+            ],
+        );
+        let groups = discover(&cfg, &idx, &[true; 5]);
+        assert_eq!(groups.len(), 1);
+        // 3 shares a sign-up window, an address block and a wrapper; 4 only the wrapper.
+        assert_eq!(groups[0].members, vec![0, 1, 2, 3]);
+        assert_eq!(
+            groups[0].ties[3],
+            KeyKind::Signup.bit() | KeyKind::Network.bit() | KeyKind::Template.bit()
+        );
+    }
+
+    #[test]
+    fn clusters_merge_by_strong_ties_and_stay_apart_by_weak_ones() {
+        let cfg = Config::default();
+        let mut links: Vec<(KeyKind, u64, Vec<u32>)> = vec![
+            // Campaign one: two payment clusters sharing ten address blocks.
+            (KeyKind::Payment, 1, vec![0, 1, 2]),
+            (KeyKind::Payment, 2, vec![3, 4, 5]),
+            // Campaign two: likewise.
+            (KeyKind::Payment, 3, vec![6, 7, 8]),
+            (KeyKind::Payment, 4, vec![9, 10, 11]),
+        ];
+        for k in 0..10 {
+            links.push((
+                KeyKind::Network,
+                100 + k,
+                vec![k as u32 % 3, 3 + k as u32 % 3],
+            ));
+            links.push((
+                KeyKind::Network,
+                200 + k,
+                vec![6 + k as u32 % 3, 9 + k as u32 % 3],
+            ));
+        }
+        // The two campaigns rent two exits from the same proxy provider.
+        links.push((KeyKind::Network, 300, vec![5, 6]));
+        links.push((KeyKind::Network, 301, vec![4, 7]));
+        let borrowed: Vec<(KeyKind, u64, &[u32])> = links
+            .iter()
+            .map(|(k, v, a)| (*k, *v, a.as_slice()))
+            .collect();
+        let idx = index(&cfg, &borrowed);
+        let groups = discover(&cfg, &idx, &[true; 12]);
+        let members: Vec<_> = groups.iter().map(|g| g.members.clone()).collect();
+        assert_eq!(
+            members,
+            vec![vec![0, 1, 2, 3, 4, 5], vec![6, 7, 8, 9, 10, 11]]
+        );
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! or sockets and feed [`Engine::observe`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use moat_types::{
     Account, AccountDetection, CampaignDetection, Detection, Exchange, Signal, Timestamp,
@@ -16,11 +15,11 @@ use moat_types::{
 
 use crate::account::AccountState;
 use crate::discover::{discover, Group};
+use crate::features::{block_of, Features};
 use crate::hash::hash_str;
 use crate::index::{KeyIndex, KeyKind};
-use crate::reasons::{Reason, Reasons};
-use crate::signals::request_signals;
-use crate::{template, Config};
+use crate::reasons::Reason;
+use crate::Config;
 
 /// What the engine says about the account of the exchange just observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +63,14 @@ pub struct Engine {
     next_discovery: Option<i64>,
     now: i64,
     stats: Stats,
+    /// When each model was first requested in the stream (at most [`MAX_MODELS`] names).
+    models: HashMap<String, i64>,
+    /// The `ts` of the first exchange.
+    start: Option<i64>,
 }
+
+/// Most model names remembered; names beyond are never considered new.
+const MAX_MODELS: usize = 1024;
 
 impl Engine {
     /// A new engine with the given settings.
@@ -79,6 +85,8 @@ impl Engine {
             next_discovery: None,
             now: i64::MIN,
             stats: Stats::default(),
+            models: HashMap::new(),
+            start: None,
         }
     }
 
@@ -96,7 +104,13 @@ impl Engine {
 
     /// Observes one exchange and returns the verdict on its account.
     pub fn observe(&mut self, x: &Exchange) -> Verdict {
-        let ts = x.ts.as_millis().max(self.now);
+        self.observe_features(Features::of(x))
+    }
+
+    /// Observes one exchange given its [`Features`] (which callers may compute in parallel;
+    /// they must arrive here in stream order) and returns the verdict on its account.
+    pub fn observe_features(&mut self, f: Features) -> Verdict {
+        let ts = f.ts.as_millis().max(self.now);
         self.now = ts;
         self.stats.exchanges += 1;
         match self.next_discovery {
@@ -107,65 +121,60 @@ impl Engine {
             }
             Some(_) => {}
         }
-        let idx = self.account_index(&x.account_id, ts);
-        let signals = request_signals(x);
-        let user_turns = x
-            .request
-            .messages
-            .iter()
-            .filter(|m| m.role == "user")
-            .count();
-        let single = user_turns <= 1 && !x.request.messages.iter().any(|m| m.role == "assistant");
-        let text = x.last_user_text();
-        let system = x
-            .request
-            .messages
-            .iter()
-            .find(|m| m.role == "system")
-            .map(|m| m.text_content());
+        let idx = self.account_index(&f.account_id, ts);
+        let release = self.release_of(f.model.as_deref(), ts);
         if let Some(state) = self.accounts.get_mut(idx as usize) {
-            state.observe(x.ts, &signals, single);
+            state.observe(f.ts, &f.signals, f.single_turn);
+            state.observe_release(ts, release, &self.cfg);
         }
-        for (hash, segment) in template::segments_of(&text) {
+        for &(hash, start, end) in &f.segments {
             self.index.add(
                 &self.cfg,
                 KeyKind::Template,
                 hash,
-                || excerpt(segment),
+                || excerpt(f.segment_text(start, end)),
                 idx,
                 ts,
             );
         }
-        if let Some(system) = system.filter(|s| s.trim().len() >= 24) {
-            let normalized: String = system.split_whitespace().collect::<Vec<_>>().join(" ");
-            let key = hash_str(b'S', &normalized.to_lowercase());
+        if let Some((key, text)) = &f.system {
             self.index.add(
                 &self.cfg,
                 KeyKind::SystemPrompt,
-                key,
-                || excerpt(&normalized),
+                *key,
+                || excerpt(text),
                 idx,
                 ts,
             );
         }
-        if let Some(block) = x
-            .client
-            .as_ref()
-            .and_then(|c| c.ip.as_deref())
-            .and_then(block)
-        {
-            let key = hash_str(b'N', &block);
+        if let Some((key, ip)) = f.block {
             self.index
-                .add(&self.cfg, KeyKind::Network, key, || block.clone(), idx, ts);
+                .add(&self.cfg, KeyKind::Network, key, || block_of(ip), idx, ts);
         }
         self.verdict(idx)
+    }
+
+    /// Whether the requested model is new: first requested after the stream's first day, and
+    /// no longer ago than the pivot window. Returns the release (first-request) time.
+    fn release_of(&mut self, model: Option<&str>, ts: i64) -> Option<i64> {
+        let start = *self.start.get_or_insert(ts);
+        let model = model?;
+        let first = match self.models.get(model) {
+            Some(&t) => t,
+            None if self.models.len() < MAX_MODELS => {
+                self.models.insert(model.to_owned(), ts);
+                ts
+            }
+            None => return None,
+        };
+        (first - start > Timestamp::DAY && ts - first <= self.cfg.pivot_window_ms).then_some(first)
     }
 
     fn verdict(&self, idx: u32) -> Verdict {
         match self.accounts.get(idx as usize) {
             Some(a) => Verdict {
                 flagged: a.flagged_at.is_some(),
-                campaign: a.campaign.map(campaign_name),
+                campaign: a.member_of.map(campaign_name),
             },
             None => Verdict {
                 flagged: false,
@@ -195,6 +204,12 @@ impl Engine {
                 self.index
                     .add(&self.cfg, KeyKind::Payment, key, || label, idx, ts);
             }
+            if let Some(domain) = info.email_domain.as_deref() {
+                let domain = domain.trim().to_ascii_lowercase();
+                let key = hash_str(b'E', &domain);
+                self.index
+                    .add(&self.cfg, KeyKind::EmailDomain, key, || domain, idx, ts);
+            }
             if let Some(created) = state.created_at {
                 let bucket = created.div_euclid(self.cfg.signup_bucket_ms.max(1));
                 let key = hash_str(b'U', &bucket.to_string());
@@ -221,10 +236,21 @@ impl Engine {
             .map(|a| {
                 let (score, _) = a.assess(cfg);
                 a.suspicion = score;
-                a.is_candidate(cfg)
+                // Accounts flagged on their own may still turn out to be one actor's.
+                a.is_candidate(cfg) || a.flagged_at.is_some()
             })
             .collect();
         let mut groups = discover(&self.cfg, &self.index, &candidate);
+        // A handful of requests is not a harvest, however the senders are tied together.
+        groups.retain(|g| {
+            let requests: u64 = g
+                .members
+                .iter()
+                .filter_map(|&m| self.accounts.get(m as usize))
+                .map(|a| u64::from(a.requests))
+                .sum();
+            requests >= self.cfg.min_campaign_requests
+        });
         // Larger groups keep their campaign number first; a group takes the number most of
         // its already-assigned members carry, unless a larger group took it this pass.
         groups.sort_by_key(|g| {
@@ -234,6 +260,7 @@ impl Engine {
             )
         });
         let mut claimed = std::collections::BTreeSet::new();
+        let mut numbered = Vec::with_capacity(groups.len());
         for group in groups {
             let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
             for &m in &group.members {
@@ -260,17 +287,27 @@ impl Engine {
                 n
             });
             claimed.insert(number);
+            numbered.push((group, number));
+        }
+        // Membership is what this pass found; `campaign` remembers the last campaign an account
+        // was found in, so a group keeps its number across passes.
+        for a in &mut self.accounts {
+            a.member_of = None;
+        }
+        for (group, number) in numbered {
             self.adopt(group, number, ts);
         }
-        // Accounts that look like harvesters on their own, at volumes no person sends.
+        // Accounts that harvest on their own, at volumes no person sends: round the clock, with
+        // harvest-style parameters, eliciting reasoning or sweeping capabilities.
         for a in &mut self.accounts {
-            if a.flagged_at.is_some() || !a.is_candidate(&self.cfg) {
+            if a.flagged_at.is_some() || a.requests < self.cfg.min_requests {
                 continue;
             }
             let (_, reasons) = a.assess(&self.cfg);
             if reasons.contains(Reason::HighVolume)
                 && reasons.contains(Reason::RoundTheClock)
                 && reasons.contains(Reason::HarvestParams)
+                && (a.is_candidate(&self.cfg) || reasons.contains(Reason::CapabilitySweep))
             {
                 a.flagged_at = Some(ts);
                 a.reasons = reasons;
@@ -280,35 +317,32 @@ impl Engine {
 
     /// Maps a discovered group onto a (new or existing) campaign and flags its members.
     fn adopt(&mut self, group: Group, number: u32, ts: i64) {
-        let mut link_reasons = Reasons::default();
-        for kind in group.evidence.keys() {
-            link_reasons.insert(match kind {
-                KeyKind::Template => Reason::SharedTemplate,
-                KeyKind::SystemPrompt => Reason::SharedSystemPrompt,
-                KeyKind::Payment => Reason::SharedPayment,
-                KeyKind::Network => Reason::SharedNetwork,
-                KeyKind::Signup => Reason::SignupBurst,
-            });
-        }
         let mut suspicion = 0.0f32;
         let (mut reqs, mut cot, mut jb) = (0u64, 0u64, 0u64);
-        for &m in &group.members {
+        let mut pivots: BTreeMap<i64, u32> = BTreeMap::new();
+        for (&m, &ties) in group.members.iter().zip(&group.ties) {
             let Some(a) = self.accounts.get_mut(m as usize) else {
                 continue;
             };
             a.campaign = Some(number);
+            a.member_of = Some(number);
             let (score, own) = a.assess(&self.cfg);
             suspicion += score;
             reqs += u64::from(a.requests);
             cot += u64::from(a.cot);
             jb += u64::from(a.jailbreak);
+            if own.contains(Reason::ModelPivot) {
+                if let Some(r) = a.release {
+                    *pivots.entry(r).or_default() += 1;
+                }
+            }
             if a.flagged_at.is_none() {
                 a.flagged_at = Some(ts);
                 let mut reasons = own;
                 reasons.insert(Reason::CampaignMember);
-                for r in Reason::ALL {
-                    if link_reasons.contains(r) {
-                        reasons.insert(r);
+                for kind in KeyKind::ALL {
+                    if ties & kind.bit() != 0 {
+                        reasons.insert(link_reason(kind));
                     }
                 }
                 a.reasons = reasons;
@@ -330,6 +364,25 @@ impl Engine {
                 ),
             });
         }
+        if let Some((&release, &count)) = pivots.iter().max_by_key(|(r, c)| (**c, **r)) {
+            let model = self
+                .models
+                .iter()
+                .filter(|(_, &t)| t == release)
+                .map(|(m, _)| m.as_str())
+                .min()
+                .unwrap_or("?");
+            signals.push(Signal {
+                name: "model_pivot".into(),
+                detail: format!(
+                    "{count} of {} members moved at least {:.0}% of their requests to {model} within {} h of its first request on {}",
+                    group.members.len(),
+                    100.0 * self.cfg.min_pivot_share,
+                    self.cfg.pivot_window_ms / Timestamp::HOUR,
+                    Timestamp::from_millis(release)
+                ),
+            });
+        }
         if let Some(c) = self.campaigns.get_mut(&number) {
             c.signals = signals;
             c.score = score;
@@ -345,7 +398,7 @@ impl Engine {
             let (score, own) = a.assess(&self.cfg);
             let flagged = a.flagged_at.is_some();
             let campaign_score = a
-                .campaign
+                .member_of
                 .and_then(|c| self.campaigns.get(&c))
                 .map_or(0.0, |c| c.score);
             let risk = if flagged {
@@ -353,10 +406,11 @@ impl Engine {
             } else {
                 score.min(0.49)
             };
-            if let Some(c) = a.campaign {
+            if let Some(c) = a.member_of {
                 members.entry(c).or_default().push(a.id.to_string());
             }
-            let reasons = if flagged { a.reasons } else { own };
+            // Why it was flagged, and what it showed afterwards.
+            let reasons = if flagged { a.reasons.union(own) } else { own };
             lines.push((
                 a.id.to_string(),
                 Detection::Account(AccountDetection {
@@ -364,7 +418,7 @@ impl Engine {
                     risk: round3(risk),
                     flagged,
                     flagged_at: a.flagged_at.map(Timestamp::from_millis),
-                    campaign_id: a.campaign.map(campaign_name),
+                    campaign_id: a.member_of.map(campaign_name),
                     reasons: reasons.names(),
                 }),
             ));
@@ -388,6 +442,18 @@ impl Engine {
     }
 }
 
+/// The reason an account gets for sharing an attribute of this kind with its campaign.
+fn link_reason(kind: KeyKind) -> Reason {
+    match kind {
+        KeyKind::Template => Reason::SharedTemplate,
+        KeyKind::SystemPrompt => Reason::SharedSystemPrompt,
+        KeyKind::Payment => Reason::SharedPayment,
+        KeyKind::Network => Reason::SharedNetwork,
+        KeyKind::Signup => Reason::SignupBurst,
+        KeyKind::EmailDomain => Reason::SharedEmailDomain,
+    }
+}
+
 fn campaign_name(n: u32) -> String {
     format!("C-{n:04}")
 }
@@ -404,20 +470,6 @@ fn excerpt(text: &str) -> String {
     } else {
         let cut: String = one_line.chars().take(117).collect();
         format!("{cut}...")
-    }
-}
-
-/// The /24 (IPv4) or /48 (IPv6) block of an address, in CIDR notation.
-fn block(ip: &str) -> Option<String> {
-    match ip.trim().parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
-        }
     }
 }
 
@@ -457,6 +509,13 @@ fn evidence_signals(group: &Group, signup_bucket_ms: i64) -> Vec<Signal> {
                         ev.values, ev.label, ev.largest
                     ),
                 ),
+                KeyKind::EmailDomain => (
+                    "shared_email_domain",
+                    format!(
+                        "{} e-mail domains used mostly by members; the largest, {}, by {} accounts",
+                        ev.values, ev.label, ev.largest
+                    ),
+                ),
                 KeyKind::Signup => (
                     "signup_burst",
                     format!(
@@ -479,16 +538,6 @@ fn evidence_signals(group: &Group, signup_bucket_ms: i64) -> Vec<Signal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn address_blocks() {
-        assert_eq!(block("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
-        assert_eq!(
-            block("2001:db8:abcd:12::1").as_deref(),
-            Some("2001:db8:abcd::/48")
-        );
-        assert_eq!(block("not an ip"), None);
-    }
 
     #[test]
     fn excerpts_are_single_line_and_short() {

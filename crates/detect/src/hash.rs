@@ -47,6 +47,16 @@ impl Fnv {
     }
 }
 
+/// A bijective 64-bit mixer (the SplitMix64 finaliser), for deterministic pseudo-random
+/// orders.
+pub fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// Hash of `text` in domain `tag`.
 pub fn hash_str(tag: u8, text: &str) -> u64 {
     let mut h = Fnv::tagged(tag);

@@ -25,16 +25,24 @@ pub(crate) enum KeyKind {
     Network,
     /// A sign-up time window.
     Signup,
+    /// An e-mail domain.
+    EmailDomain,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 5] = [
+    pub const ALL: [KeyKind; 6] = [
         KeyKind::Template,
         KeyKind::SystemPrompt,
         KeyKind::Payment,
         KeyKind::Network,
         KeyKind::Signup,
+        KeyKind::EmailDomain,
     ];
+
+    /// One bit per kind, for per-member sets of kinds.
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
 }
 
 /// Accounts seen with one attribute value.

@@ -16,6 +16,7 @@ mod account;
 mod config;
 mod discover;
 mod engine;
+mod features;
 mod hash;
 mod index;
 mod reasons;
@@ -24,4 +25,5 @@ pub mod template;
 
 pub use config::Config;
 pub use engine::{Engine, Stats, Verdict};
+pub use features::Features;
 pub use reasons::{Reason, Reasons};

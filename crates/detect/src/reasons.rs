@@ -37,17 +37,28 @@ pub enum Reason {
     SharedSystemPrompt,
     /// It belongs to a detected campaign.
     CampaignMember,
+    /// Its e-mail domain is shared with other accounts of its campaign and few others (a
+    /// throwaway or shell-company domain, not a mail provider).
+    SharedEmailDomain,
+    /// It moved much of its traffic to a newly released model within days of the release.
+    ModelPivot,
+    /// Its requests fire in the same minutes as those of other accounts of its campaign,
+    /// again and again (a controller dispatching waves).
+    SynchronizedTiming,
 }
 
 impl Reason {
     /// Every reason, in output order.
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 17] = [
         Reason::CampaignMember,
         Reason::SharedTemplate,
         Reason::SharedPayment,
+        Reason::SharedEmailDomain,
         Reason::SharedNetwork,
         Reason::SignupBurst,
         Reason::SharedSystemPrompt,
+        Reason::SynchronizedTiming,
+        Reason::ModelPivot,
         Reason::CotElicitation,
         Reason::Jailbreak,
         Reason::HarvestParams,
@@ -75,6 +86,9 @@ impl Reason {
             Reason::SignupBurst => "signup_burst",
             Reason::SharedSystemPrompt => "shared_system_prompt",
             Reason::CampaignMember => "campaign_member",
+            Reason::SharedEmailDomain => "shared_email_domain",
+            Reason::ModelPivot => "model_pivot",
+            Reason::SynchronizedTiming => "synchronized_timing",
         }
     }
 
@@ -91,6 +105,11 @@ impl Reasons {
     /// Adds a reason.
     pub fn insert(&mut self, r: Reason) {
         self.0 |= r.bit();
+    }
+
+    /// The reasons in either set.
+    pub fn union(self, other: Reasons) -> Reasons {
+        Reasons(self.0 | other.0)
     }
 
     /// Whether the set holds `r`.

@@ -74,7 +74,13 @@ fn segment(raw: &str) -> Option<(u64, &str)> {
             if len >= MAX_SEGMENT {
                 break;
             }
-            if c.is_whitespace() || is_punct(c) {
+            // ASCII (most prompts) without Unicode tables; the same rules as below.
+            let (separator, digit) = if c.is_ascii() {
+                (!c.is_ascii_alphanumeric(), c.is_ascii_digit())
+            } else {
+                (c.is_whitespace() || is_punct(c), c.is_numeric())
+            };
+            if separator {
                 pending_space = len > 0;
                 in_number = false;
                 continue;
@@ -85,7 +91,7 @@ fn segment(raw: &str) -> Option<(u64, &str)> {
                 pending_space = false;
             }
             // Numbers are masked so "Question 12:" and "Question 7:" share a skeleton.
-            if c.is_numeric() {
+            if digit {
                 if !in_number {
                     h.byte(b'0');
                     len += 1;
@@ -94,6 +100,11 @@ fn segment(raw: &str) -> Option<(u64, &str)> {
                 continue;
             }
             in_number = false;
+            if c.is_ascii() {
+                h.byte(c.to_ascii_lowercase() as u8);
+                len += 1;
+                continue;
+            }
             for lc in c.to_lowercase() {
                 let mut buf = [0u8; 4];
                 h.bytes(lc.encode_utf8(&mut buf).as_bytes());

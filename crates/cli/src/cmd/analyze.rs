@@ -9,6 +9,8 @@ use moat_detect::{Config, Engine};
 use moat_format::{ReadOptions, Reader, SkipReport, Writer};
 use moat_types::{Account, Detection, Exchange};
 
+use crate::features::FeatureStream;
+
 /// Arguments of `moat analyze`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,6 +28,10 @@ pub struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Also write a human report (one self-contained HTML file) from a second pass over the
+    /// traffic: campaigns ranked with evidence, timelines and sample prompts.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// What one analysis produced, for the summary line and the demo.
@@ -53,7 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         opts,
         args.quiet,
     )?;
-    super::print(&summary_line(&outcome, &args.out))
+    let mut summary = summary_line(&outcome, &args.out);
+    if let Some(path) = &args.report {
+        let (d, q) = (&outcome.detections, args.quiet);
+        summary += &super::report::write(&args.traffic, opts, d, &args.out, path, q)?;
+    }
+    super::print(&summary)
 }
 
 /// The one-line summary printed at the end.
@@ -111,18 +122,21 @@ pub fn analyze(
         )
         .context("building the progress bar style")?,
     );
-    let mut reader = Reader::<Exchange>::open(traffic, opts)?;
+    let reader = Reader::<Exchange>::open(traffic, opts)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut stream =
+        FeatureStream::start(reader, workers).context("starting the analysis threads")?;
     let mut n = 0u64;
-    for exchange in reader.by_ref() {
-        let exchange = exchange.context("reading the traffic")?;
-        engine.observe(&exchange);
+    for features in stream.by_ref() {
+        let features = features.context("reading the traffic")?;
+        engine.observe_features(features);
         n += 1;
         if n % 65_536 == 0 {
             bar.set_position(n);
         }
     }
     bar.finish_and_clear();
-    let skipped = reader.skipped().clone();
+    let skipped = stream.finish();
     let detections = engine.finish();
     let mut w = Writer::<Detection>::create(out)?;
     for d in &detections {

@@ -1,0 +1,171 @@
+//! What the engine takes from one exchange, computed without any engine state.
+//!
+//! Extracting features (the request's signals, its prompt-wrapper fingerprints, the hashes of
+//! its system prompt and address block) is most of the per-exchange cost and depends on the
+//! exchange alone, so callers may compute [`Features`] on several threads and feed them to
+//! [`crate::Engine::observe_features`] in stream order; the result is the same as
+//! [`crate::Engine::observe`] on the exchanges. Not where anything is decided: a feature is a
+//! description of one request.
+
+use std::net::IpAddr;
+
+use moat_types::{Exchange, Timestamp};
+
+use crate::hash::Fnv;
+use crate::signals::{HarvestParams, RequestSignals, Signals};
+use crate::template;
+
+/// System prompts shorter than this (trimmed bytes) are too generic to link accounts.
+const MIN_SYSTEM_PROMPT: usize = 24;
+
+/// The per-exchange input of the engine.
+#[derive(Debug, Clone)]
+pub struct Features {
+    pub(crate) ts: Timestamp,
+    pub(crate) account_id: String,
+    pub(crate) model: Option<String>,
+    pub(crate) signals: RequestSignals,
+    /// One user turn and no assistant turn: a fresh, context-free question.
+    pub(crate) single_turn: bool,
+    /// The last user message (or completion prompt).
+    pub(crate) user_text: String,
+    /// Wrapper fingerprints of `user_text` with the byte range of each segment.
+    pub(crate) segments: Vec<(u64, u32, u32)>,
+    /// Fingerprint and text of the system prompt, when it is long enough to be distinctive.
+    pub(crate) system: Option<(u64, String)>,
+    /// Fingerprint of the client's address block, and the address.
+    pub(crate) block: Option<(u64, IpAddr)>,
+}
+
+impl Features {
+    /// Features of `x`, scoring its texts with the shared [`Signals`] instance.
+    pub fn of(x: &Exchange) -> Self {
+        Features::with(Signals::global(), x)
+    }
+
+    /// Features of `x`, scoring its texts with `signals`.
+    pub fn with(signals: &Signals, x: &Exchange) -> Self {
+        let messages = &x.request.messages;
+        let user_text = x.last_user_text();
+        let system_text = messages
+            .iter()
+            .find(|m| m.role == "system" || m.role == "developer")
+            .map(|m| m.text_content());
+        let t = signals.text_signals(&user_text, system_text.as_deref());
+        let request_signals = RequestSignals {
+            cot: t.cot,
+            cot_kind: t.cot_kind,
+            jailbreak: t.jailbreak,
+            category: t.category,
+            harvest_params: HarvestParams::from_params(x.request.params.as_ref()),
+            language: t.language,
+        };
+        let user_turns = messages.iter().filter(|m| m.role == "user").count();
+        let single_turn = user_turns <= 1 && !messages.iter().any(|m| m.role == "assistant");
+        let segments = template::segments_of(&user_text)
+            .into_iter()
+            .map(|(h, seg)| {
+                let start = seg.as_ptr() as usize - user_text.as_ptr() as usize;
+                (h, start as u32, (start + seg.len()) as u32)
+            })
+            .collect();
+        let system = system_text
+            .filter(|s| s.trim().len() >= MIN_SYSTEM_PROMPT)
+            .map(|s| (system_prompt_key(&s), s));
+        let block = x
+            .client
+            .as_ref()
+            .and_then(|c| c.ip.as_deref())
+            .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+            .map(|ip| (block_key(ip), ip));
+        Features {
+            ts: x.ts,
+            account_id: x.account_id.clone(),
+            model: x.request.model.clone(),
+            signals: request_signals,
+            single_turn,
+            user_text,
+            segments,
+            system,
+            block,
+        }
+    }
+
+    /// The request's signals.
+    pub fn signals(&self) -> &RequestSignals {
+        &self.signals
+    }
+
+    /// The text of a segment recorded in `segments`.
+    pub(crate) fn segment_text(&self, start: u32, end: u32) -> &str {
+        self.user_text
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Fingerprint of a system prompt: case and whitespace runs do not matter.
+fn system_prompt_key(text: &str) -> u64 {
+    let mut h = Fnv::tagged(b'S');
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            h.byte(b' ');
+        }
+        for c in word.chars().flat_map(char::to_lowercase) {
+            let mut buf = [0u8; 4];
+            h.bytes(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    h.finish()
+}
+
+/// Fingerprint of the /24 (IPv4) or /48 (IPv6) block of an address.
+fn block_key(ip: IpAddr) -> u64 {
+    let mut h = Fnv::tagged(b'N');
+    match ip {
+        IpAddr::V4(v4) => h.bytes(&v4.octets()[..3]),
+        IpAddr::V6(v6) => h.bytes(&v6.octets()[..6]),
+    }
+    h.finish()
+}
+
+/// The /24 (IPv4) or /48 (IPv6) block of an address, in CIDR notation.
+pub(crate) fn block_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_blocks() {
+        let b = |s: &str| block_of(s.parse().unwrap());
+        assert_eq!(b("203.0.113.7"), "203.0.113.0/24");
+        assert_eq!(b("2001:db8:abcd:12::1"), "2001:db8:abcd::/48");
+        let k = |s: &str| block_key(s.parse().unwrap());
+        assert_eq!(k("203.0.113.7"), k("203.0.113.200"));
+        assert_ne!(k("203.0.113.7"), k("203.0.114.7"));
+    }
+
+    #[test]
+    fn system_prompt_key_ignores_case_and_spacing() {
+        assert_eq!(
+            system_prompt_key("You are  a helpful\nassistant."),
+            system_prompt_key("you are a helpful assistant.")
+        );
+        assert_ne!(
+            system_prompt_key("You are a helpful assistant."),
+            system_prompt_key("You are a harmless assistant.")
+        );
+    }
+}
