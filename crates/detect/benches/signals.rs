@@ -9,13 +9,21 @@
 //! MOAT_DATA_DIR=/work/shared/data cargo bench -p moat-detect --bench signals
 //! ```
 //!
-//! Latest result (2026-11-23, 2-core AMD EPYC dev VM shared with concurrent builds, release):
-//! matchers built once in 9 ms;
-//! fixtures (mean 62 B) 1.5 µs/request (baseline 0.08 µs);
-//! benign/alpaca_eval (mean 165 B) 3.0 µs (baseline 0.05 µs);
-//! reasoning/gsm8k (mean 239 B) 4.3 µs (baseline 0.06 µs);
-//! jailbreak/inthewild (mean 2.0 KB) 22.9 µs (baseline 2.2 µs, ratio 10.5x);
-//! one 50 KB prompt 85 µs (only 2 × 8 KB scanned; baseline over all 50 KB 3.6 µs).
+//! Latest result (2026-12-01, 2-core dev VM reporting "Intel(R) Xeon(R) Processor", release):
+//! the code before and after the single-automaton rewrite, run alternately six times each, best
+//! run of each. Other builds kept about one core busy (load average 2.4 to 3.6), so both columns
+//! are slower than on an idle machine; compare them with each other.
+//! matchers built once in 11.4 ms (before 11.5 ms);
+//! fixtures (mean 62 B) 0.61 µs/request (before 2.05 µs; baseline 0.10 µs);
+//! benign/alpaca_eval (mean 165 B) 1.14 µs (before 3.90 µs; baseline 0.06 µs);
+//! reasoning/gsm8k (mean 239 B) 1.44 µs (before 5.65 µs; baseline 0.08 µs);
+//! jailbreak/inthewild (mean 2.0 KB) 8.84 µs (before 29.1 µs; baseline 3.05 µs);
+//! one 50 KB prompt 39.6 µs (before 102 µs; only 2 × 8 KB scanned; baseline over all 50 KB
+//! 5.3 µs).
+//!
+//! The previous header (2026-11-23, a quieter run on a VM then reported as AMD EPYC, the code
+//! before the rewrite) read: built in 9 ms; fixtures 1.5 µs, alpaca_eval 3.0 µs, gsm8k 4.3 µs,
+//! inthewild 22.9 µs, 50 KB 85 µs (baselines 0.08, 0.05, 0.06, 2.2 and 3.6 µs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -21,6 +21,9 @@ pub(crate) struct AccountState {
     pub id: Box<str>,
     pub requests: u32,
     pub cot: u32,
+    /// Sum over requests of the reasoning-elicitation strength relative to the threshold
+    /// (capped at 1): weak phrasings ("walk me through it") count in part.
+    pub cot_soft: f32,
     pub jailbreak: u32,
     pub harvest: u32,
     pub single_turn: u32,
@@ -57,6 +60,7 @@ impl AccountState {
             id: id.into(),
             requests: 0,
             cot: 0,
+            cot_soft: 0.0,
             jailbreak: 0,
             harvest: 0,
             single_turn: 0,
@@ -87,6 +91,7 @@ impl AccountState {
         if s.cot >= COT_THRESHOLD {
             self.cot += 1;
         }
+        self.cot_soft += (s.cot / COT_THRESHOLD).clamp(0.0, 1.0);
         if s.jailbreak >= JAILBREAK_THRESHOLD {
             self.jailbreak += 1;
         }
@@ -148,6 +153,15 @@ impl AccountState {
         }
     }
 
+    /// Share of requests eliciting reasoning, weak phrasings counted in part.
+    pub fn cot_share(&self) -> f32 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            (self.cot_soft / self.requests as f32).max(self.share(self.cot))
+        }
+    }
+
     /// Shannon entropy (bits) of the task-category mix.
     pub fn category_entropy(&self) -> f32 {
         let total: u32 = self.categories.iter().sum();
@@ -168,7 +182,7 @@ impl AccountState {
     /// like a harvester, before any link to other accounts.
     pub fn assess(&self, cfg: &Config) -> (f32, Reasons) {
         let mut reasons = Reasons::default();
-        let cot = self.share(self.cot);
+        let cot = self.cot_share();
         let jb = self.share(self.jailbreak);
         let harvest = self.share(self.harvest);
         let single = self.share(self.single_turn);
@@ -221,7 +235,7 @@ impl AccountState {
     /// jailbreak asking for something harmful harvests no capability).
     pub fn is_candidate(&self, cfg: &Config) -> bool {
         self.requests >= cfg.min_requests
-            && (self.share(self.cot) >= cfg.min_content_share
+            && (self.cot_share() >= cfg.min_content_share
                 || (self.share(self.jailbreak) >= cfg.min_content_share
                     && self.share(self.problems) >= cfg.min_content_share))
     }

@@ -18,7 +18,9 @@
 //! not swept into a campaign. Groups of at least `min_campaign_size` accounts are campaigns.
 //! Not where accounts are scored on their own (`account`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::index::{KeyEntry, KeyIndex, KeyKind};
 use crate::Config;
@@ -150,16 +152,26 @@ fn links<'a>(cfg: &Config, index: &'a KeyIndex, candidate: &[bool]) -> Vec<Link<
         if min_uses == 2 && entry.reused < 2 {
             continue;
         }
+        let is_cand = |(&a, &u): (&u32, &u16)| {
+            u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
+        };
+        // Count first: most attributes do not qualify, and allocate nothing.
+        let count = entry
+            .members
+            .iter()
+            .zip(&entry.uses)
+            .filter(|&p| is_cand(p))
+            .count();
+        if count < 2 || (count as f32) < cfg.min_suspicious_share * entry.total as f32 {
+            continue;
+        }
         let cands: Vec<u32> = entry
             .members
             .iter()
             .zip(&entry.uses)
-            .filter(|(&a, &u)| u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false))
+            .filter(|&p| is_cand(p))
             .map(|(&a, _)| a)
             .collect();
-        if cands.len() < 2 || (cands.len() as f32) < cfg.min_suspicious_share * entry.total as f32 {
-            continue;
-        }
         out.push((key, entry, cands));
     }
     out
@@ -173,24 +185,18 @@ const SPREAD_PARTNERS: usize = 3;
 /// Weight of one shared attribute other than content in pair counts (content weighs 1).
 const UNIT: u32 = 4;
 
-/// Groups the candidates (`candidate[i]` for account `i`) linked through shared attributes;
-/// see the module documentation for the rules.
-pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Vec<Group> {
-    let n = candidate.len();
-    let links = links(cfg, index, candidate);
-    // A shared payment method ties accounts on its own.
-    let mut uf = UnionFind::new(n);
-    for (key, _, cands) in &links {
-        if Class::of(key.0) == Class::Identity {
-            uf.union_all(cands);
-        }
-    }
+/// One round of merging clusters (the sets of `uf`) by the attributes they share; see the
+/// module documentation.
+/// With `mutual` false only small clusters join partners: after a round, a merged campaign's
+/// internal ties no longer count, so comparing two merged campaigns by their strongest
+/// remaining ties would tie them to each other.
+fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool) -> UnionFind {
     // Count the distinct attributes each pair of clusters shares.
-    let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut pairs: HashMap<(u32, u32), u32> = HashMap::default();
     // How many attributes each cluster shares at all (with other clusters or within itself).
-    let mut touching: HashMap<u32, u32> = HashMap::new();
+    let mut touching: HashMap<u32, u32> = HashMap::default();
     let mut roots: Vec<u32> = Vec::new();
-    for (key, _, cands) in &links {
+    for (key, _, cands) in links {
         if Class::of(key.0) == Class::Identity {
             continue;
         }
@@ -232,7 +238,7 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
         }
     }
     // Each cluster's strongest tie, and the partner it goes to (ties: the lower root).
-    let mut best: HashMap<u32, (u32, u32)> = HashMap::new();
+    let mut best: HashMap<u32, (u32, u32)> = HashMap::default();
     for (&(a, b), &count) in &pairs {
         for (x, y) in [(a, b), (b, a)] {
             let slot = best.entry(x).or_insert((0, u32::MAX));
@@ -258,9 +264,9 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
         if count < cfg.min_shared_attributes * UNIT || !fair(a, b, count) {
             continue;
         }
-        // A lone account or small cluster joins its strongest partner; established clusters
-        // (each a campaign on its own) merge only by the mutual rule.
-        // (most of what it shares, it shares with that partner).
+        // A lone account or small cluster joins its strongest partner when most of what it
+        // shares, it shares with that partner; established clusters (each a campaign on its
+        // own) merge only by the mutual rule.
         let joins = |x: u32, y: u32| {
             (uf.size_of(x) as usize) < cfg.min_campaign_size
                 && best.get(&x).is_some_and(|&(_, p)| p == y)
@@ -268,27 +274,56 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
                     >= cfg.min_relative_tie * touching.get(&x).copied().unwrap_or(0) as f32
         };
         let nearest = joins(a, b) || joins(b, a);
-        let mutual = count as f32 >= cfg.min_relative_tie * strength(a) as f32
+        let strong = mutual
+            && count as f32 >= cfg.min_relative_tie * strength(a) as f32
             && count as f32 >= cfg.min_relative_tie * strength(b) as f32;
-        if nearest || mutual {
+        if nearest || strong {
             merged.union(a, b);
         }
     }
-    let mut uf = merged;
+    merged
+}
+
+/// Groups the candidates (`candidate[i]` for account `i`) linked through shared attributes;
+/// see the module documentation for the rules.
+pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Vec<Group> {
+    let n = candidate.len();
+    let links = links(cfg, index, candidate);
+    // A shared payment method ties accounts on its own.
+    let mut uf = UnionFind::new(n);
+    for (key, _, cands) in &links {
+        if Class::of(key.0) == Class::Identity {
+            uf.union_all(cands);
+        }
+    }
+    // Two rounds: established clusters merge first, then lone accounts and small clusters
+    // see the merged campaigns whole when they pick their strongest partner.
+    let uf = merge_round(cfg, &links, uf, true);
+    let mut uf = merge_round(cfg, &links, uf, false);
     // Each member's own ties to the rest of its group.
     let mut kinds = vec![0u8; n];
+    // For each link, its candidates by group root, and the root holding most of them.
+    let mut by_link: Vec<Option<(u32, u32)>> = Vec::with_capacity(links.len());
+    let mut pairs_buf: Vec<(u32, u32)> = Vec::new();
     for (key, _, cands) in &links {
-        let mut roots: HashMap<u32, u32> = HashMap::new();
-        for &a in cands {
-            *roots.entry(uf.find(a)).or_default() += 1;
-        }
-        for &a in cands {
-            if roots.get(&uf.find(a)).copied().unwrap_or(0) >= 2 {
-                if let Some(k) = kinds.get_mut(a as usize) {
-                    *k |= key.0.bit();
+        pairs_buf.clear();
+        pairs_buf.extend(cands.iter().map(|&a| (uf.find(a), a)));
+        pairs_buf.sort_unstable();
+        let mut top: Option<(u32, u32)> = None;
+        for run in pairs_buf.chunk_by(|x, y| x.0 == y.0) {
+            let (root, count) = (run[0].0, run.len() as u32);
+            if count >= 2 {
+                for &(_, a) in run {
+                    if let Some(k) = kinds.get_mut(a as usize) {
+                        *k |= key.0.bit();
+                    }
                 }
             }
+            if top.is_none_or(|(_, c)| count > c) {
+                top = Some((root, count));
+            }
         }
+        by_link.push(top);
     }
     let tied = |k: u8| {
         let classes = KeyKind::ALL
@@ -318,16 +353,9 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
             )
         })
         .collect();
-    for (key, entry, cands) in &links {
-        // Count an attribute for the group holding most of its candidates.
-        let mut roots: BTreeMap<u32, u32> = BTreeMap::new();
-        for &a in cands {
-            *roots.entry(uf.find(a)).or_default() += 1;
-        }
-        let Some((&root, &count)) = roots
-            .iter()
-            .max_by_key(|(r, c)| (**c, std::cmp::Reverse(**r)))
-        else {
+    // Count an attribute for the group holding most of its candidates (ties: the lower root).
+    for ((key, entry, _), top) in links.iter().zip(by_link) {
+        let Some((root, count)) = top else {
             continue;
         };
         if count < 2 {

@@ -42,14 +42,11 @@ pub enum Reason {
     SharedEmailDomain,
     /// It moved much of its traffic to a newly released model within days of the release.
     ModelPivot,
-    /// Its requests fire in the same minutes as those of other accounts of its campaign,
-    /// again and again (a controller dispatching waves).
-    SynchronizedTiming,
 }
 
 impl Reason {
     /// Every reason, in output order.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 16] = [
         Reason::CampaignMember,
         Reason::SharedTemplate,
         Reason::SharedPayment,
@@ -57,7 +54,6 @@ impl Reason {
         Reason::SharedNetwork,
         Reason::SignupBurst,
         Reason::SharedSystemPrompt,
-        Reason::SynchronizedTiming,
         Reason::ModelPivot,
         Reason::CotElicitation,
         Reason::Jailbreak,
@@ -88,7 +84,28 @@ impl Reason {
             Reason::CampaignMember => "campaign_member",
             Reason::SharedEmailDomain => "shared_email_domain",
             Reason::ModelPivot => "model_pivot",
-            Reason::SynchronizedTiming => "synchronized_timing",
+        }
+    }
+
+    /// What the reason means, in one sentence (the documentation above).
+    pub fn description(self) -> &'static str {
+        match self {
+            Reason::CotElicitation => "Most of its requests ask the model to spell out its reasoning (step by step, internal monologue, articulate the reasoning behind an answer, rubric grading).",
+            Reason::Jailbreak => "Many of its requests are jailbreak or prompt-attack attempts.",
+            Reason::HarvestParams => "Its requests ask for harvest-style output: large output budgets, high reasoning effort, several choices or log-probabilities.",
+            Reason::SingleTurn => "Almost all its requests are single-turn (no conversation history).",
+            Reason::CapabilitySweep => "It sweeps many task categories (math, code, reasoning, knowledge, writing…).",
+            Reason::HighVolume => "Its volume is far above what ordinary accounts send.",
+            Reason::RoundTheClock => "It is active around the clock rather than in one person's waking hours.",
+            Reason::NewAccount => "It was created shortly before it started sending this traffic.",
+            Reason::SharedTemplate => "It reuses the same prompt wrappers as other accounts of its campaign.",
+            Reason::SharedPayment => "It shares a payment method with other accounts of its campaign.",
+            Reason::SharedNetwork => "It shares network addresses (IPv4 /24, IPv6 /48) with other accounts of its campaign.",
+            Reason::SignupBurst => "It was created in a burst of sign-ups together with other accounts of its campaign.",
+            Reason::SharedSystemPrompt => "It shares a system prompt with other accounts of its campaign.",
+            Reason::CampaignMember => "It belongs to a detected campaign.",
+            Reason::SharedEmailDomain => "Its e-mail domain is shared with other accounts of its campaign and few others (a throwaway or shell-company domain, not a mail provider).",
+            Reason::ModelPivot => "It moved much of its traffic to a newly released model within days of the release.",
         }
     }
 

@@ -29,7 +29,7 @@ impl GlossaryEntry {
 /// Meanings of the reason names the detection engine writes, in its output order (copied from
 /// the documentation of `moat_detect::Reason`), followed by campaign signal names that are
 /// not reasons.
-pub const REASON_DESCRIPTIONS: [(&str, &str); 18] = [
+pub const REASON_DESCRIPTIONS: [(&str, &str); 17] = [
     ("campaign_member", "It belongs to a detected campaign."),
     (
         "shared_template",
@@ -55,11 +55,6 @@ pub const REASON_DESCRIPTIONS: [(&str, &str); 18] = [
     (
         "shared_system_prompt",
         "It shares a system prompt with other accounts of its campaign.",
-    ),
-    (
-        "synchronized_timing",
-        "Its requests fire in the same minutes as those of other accounts of its campaign, \
-         again and again (a controller dispatching waves).",
     ),
     (
         "model_pivot",

@@ -7,7 +7,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use moat_detect::Reason;
 use moat_format::{ReadOptions, Reader};
-use moat_report::{reason_description, GlossaryEntry, ReportBuilder, ReportOptions};
+use moat_report::{GlossaryEntry, ReportBuilder, ReportOptions};
 use moat_types::{Detection, Exchange};
 
 /// Re-reads `traffic`, builds the report of `detections` and writes it to `out`. Returns the
@@ -66,10 +66,7 @@ fn glossary() -> Vec<GlossaryEntry> {
         .iter()
         .map(|r| {
             let name = r.as_str();
-            GlossaryEntry::new(
-                name,
-                reason_description(name).unwrap_or("See the project documentation."),
-            )
+            GlossaryEntry::new(name, r.description())
         })
         .collect();
     // Campaign evidence names that are not account reasons.

@@ -64,7 +64,7 @@ impl TaskCategory {
 use TaskCategory::{Chat, Code, Knowledge, Math, Reasoning, Writing};
 
 /// Keyword evidence; weights are summed per category.
-fn entries() -> Vec<(&'static str, (TaskCategory, f32))> {
+pub(crate) fn entries() -> Vec<(&'static str, (TaskCategory, f32))> {
     vec![
         // ---- Math.
         ("solve", (Math, 0.4)),
@@ -350,7 +350,7 @@ fn entries() -> Vec<(&'static str, (TaskCategory, f32))> {
 
 /// Bytes of the text the category looks at: what a request is about shows in its first lines,
 /// and pasted material after them only adds noise and cost.
-const HEAD_BYTES: usize = 1024;
+pub(crate) const HEAD_BYTES: usize = 1024;
 
 /// Below this summed evidence the request is `Other`.
 const MIN_EVIDENCE: f32 = 0.3;
@@ -377,66 +377,72 @@ impl CategoryClassifier {
 
     /// Classifies one text: `raw` as sent (for structure), `text` normalised (for words).
     pub fn classify(&self, raw: &str, text: &Normalized) -> TaskCategory {
-        let mut score = [0.0f32; 7];
+        let mut hits: Vec<Hit<(TaskCategory, f32)>> = Vec::new();
         if let Some(lexicon) = &self.lexicon {
-            let mut hits: Vec<Hit<(TaskCategory, f32)>> = Vec::new();
             lexicon.scan_prefix(text, HEAD_BYTES, &mut hits);
-            for h in &hits {
-                let (c, w) = h.tag;
-                score[c.index()] += w;
-            }
         }
-        let s = Structure::of(raw);
-        // Numbers and operators are what make a word problem a math problem.
-        if s.operators >= 1 && s.numbers >= 2 {
-            score[Math.index()] += 0.6;
-        }
-        if s.numbers >= 3 {
-            score[Math.index()] += 0.4;
-        }
-        if s.latex {
-            score[Math.index()] += 0.8;
-        }
-        if s.fence {
-            score[Code.index()] += 1.2;
-        }
-        if s.code_punct >= 4 {
-            score[Code.index()] += 0.6;
-        }
-        if s.options >= 2 {
-            score[Reasoning.index()] += 0.9;
-        }
-        // A short question that matches nothing else is most often small talk.
-        if s.chars <= 40 && score.iter().all(|&v| v < MIN_EVIDENCE) && s.chars > 0 {
-            score[Chat.index()] += MIN_EVIDENCE;
-        }
-        // A question mark with nothing task-like leans factual.
-        if s.question && score[Knowledge.index()] > 0.0 {
-            score[Knowledge.index()] += 0.2;
-        }
-        let (best, top) =
-            score
-                .iter()
-                .enumerate()
-                .fold((TaskCategory::Other.index(), 0.0f32), |acc, (i, &v)| {
-                    if v > acc.1 {
-                        (i, v)
-                    } else {
-                        acc
-                    }
-                });
-        if top < MIN_EVIDENCE {
-            return TaskCategory::Other;
-        }
-        TaskCategory::ALL
-            .get(best)
-            .copied()
-            .unwrap_or(TaskCategory::Other)
+        classify_hits(&hits, raw)
     }
 }
 
+/// Classifies one text from its lexicon hits within the first [`HEAD_BYTES`] of its normalised
+/// form and `raw`, the text as sent (for structure).
+pub(crate) fn classify_hits(hits: &[Hit<(TaskCategory, f32)>], raw: &str) -> TaskCategory {
+    let mut score = [0.0f32; 7];
+    for h in hits {
+        let (c, w) = h.tag;
+        score[c.index()] += w;
+    }
+    let s = Structure::of(raw);
+    // Numbers and operators are what make a word problem a math problem.
+    if s.operators >= 1 && s.numbers >= 2 {
+        score[Math.index()] += 0.6;
+    }
+    if s.numbers >= 3 {
+        score[Math.index()] += 0.4;
+    }
+    if s.latex {
+        score[Math.index()] += 0.8;
+    }
+    if s.fence {
+        score[Code.index()] += 1.2;
+    }
+    if s.code_punct >= 4 {
+        score[Code.index()] += 0.6;
+    }
+    if s.options >= 2 {
+        score[Reasoning.index()] += 0.9;
+    }
+    // A short question that matches nothing else is most often small talk.
+    if s.chars <= 40 && score.iter().all(|&v| v < MIN_EVIDENCE) && s.chars > 0 {
+        score[Chat.index()] += MIN_EVIDENCE;
+    }
+    // A question mark with nothing task-like leans factual.
+    if s.question && score[Knowledge.index()] > 0.0 {
+        score[Knowledge.index()] += 0.2;
+    }
+    let (best, top) =
+        score
+            .iter()
+            .enumerate()
+            .fold((TaskCategory::Other.index(), 0.0f32), |acc, (i, &v)| {
+                if v > acc.1 {
+                    (i, v)
+                } else {
+                    acc
+                }
+            });
+    if top < MIN_EVIDENCE {
+        return TaskCategory::Other;
+    }
+    TaskCategory::ALL
+        .get(best)
+        .copied()
+        .unwrap_or(TaskCategory::Other)
+}
+
 /// Structural counts over the head window of the raw text.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Structure {
     chars: usize,
     digits: usize,
@@ -460,33 +466,81 @@ impl Structure {
         let mut s = Structure::default();
         let bytes = head.as_bytes();
         let mut prev = b' ';
+        let mut newline = false;
         for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b'0'..=b'9' => {
-                    s.digits += 1;
-                    if !prev.is_ascii_digit() && prev != b'.' && prev != b',' {
-                        s.numbers += 1;
-                    }
-                }
-                b'+' | b'*' | b'/' | b'^' | b'=' => s.operators += 1,
-                b'-' if prev.is_ascii_digit() || prev == b' ' => s.operators += 1,
-                b'{' | b'}' | b';' => s.code_punct += 1,
-                b'`' if bytes.get(i..i + 3) == Some(b"```") => s.fence = true,
-                b'\\' if bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => s.latex = true,
-                b'?' => s.question = true,
-                _ => {}
+            // Most bytes are letters and spaces: one well-predicted test settles them.
+            if STRUCTURAL[usize::from(b)] {
+                s.count(bytes, i, prev, &mut newline);
             }
             prev = b;
         }
         s.chars = head.trim().chars().count();
-        s.question |= head.contains('？');
-        s.options = head
-            .lines()
-            .filter(|l| is_option_line(l.trim_start().as_bytes()))
-            .count();
+        // Without a newline the head is one line, and `lines` would only cost a search.
+        s.options = if newline {
+            head.lines()
+                .filter(|l| is_option_line(l.trim_start().as_bytes()))
+                .count()
+        } else {
+            usize::from(is_option_line(head.trim_start().as_bytes()))
+        };
         s
     }
 }
+
+impl Structure {
+    /// Counts the structural byte at `bytes[i]`, `prev` the byte before it.
+    fn count(&mut self, bytes: &[u8], i: usize, prev: u8, newline: &mut bool) {
+        let Some(&b) = bytes.get(i) else {
+            return;
+        };
+        match b {
+            b'0'..=b'9' => {
+                self.digits += 1;
+                if !prev.is_ascii_digit() && prev != b'.' && prev != b',' {
+                    self.numbers += 1;
+                }
+            }
+            b'+' | b'*' | b'/' | b'^' | b'=' => self.operators += 1,
+            b'-' if prev.is_ascii_digit() || prev == b' ' => self.operators += 1,
+            b'{' | b'}' | b';' => self.code_punct += 1,
+            b'`' if bytes.get(i..i + 3) == Some(b"```") => self.fence = true,
+            b'\\' if bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => self.latex = true,
+            b'?' => self.question = true,
+            // The first byte of a full-width question mark.
+            0xEF if bytes.get(i..i + 3) == Some("？".as_bytes()) => self.question = true,
+            b'\n' => *newline = true,
+            _ => {}
+        }
+    }
+}
+
+/// The bytes [`Structure::count`] counts.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = matches!(
+            b as u8,
+            b'0'..=b'9'
+                | b'+'
+                | b'*'
+                | b'/'
+                | b'^'
+                | b'='
+                | b'-'
+                | b'{'
+                | b'}'
+                | b';'
+                | b'`'
+                | b'\\'
+                | b'?'
+                | 0xEF
+                | b'\n'
+        );
+        b += 1;
+    }
+    t
+};
 
 /// "A) …", "(b) …", "C. …", "- yes", "- no": an answer option on its own line.
 fn is_option_line(l: &[u8]) -> bool {
@@ -536,6 +590,57 @@ mod tests {
         assert_eq!(cat("Rewrite this paragraph in a friendlier tone."), Writing);
         assert_eq!(cat("hey, how are you today?"), Chat);
         assert_eq!(cat(""), TaskCategory::Other);
+    }
+
+    /// The byte loop of [`Structure::of`] as first written, one `match` per byte.
+    fn reference_structure(raw: &str) -> Structure {
+        let bytes = raw.as_bytes();
+        let mut r = Structure {
+            chars: raw.trim().chars().count(),
+            options: raw
+                .lines()
+                .filter(|l| is_option_line(l.trim_start().as_bytes()))
+                .count(),
+            ..Structure::default()
+        };
+        let mut prev = b' ';
+        for (i, &b) in bytes.iter().enumerate().take(HEAD_BYTES) {
+            match b {
+                b'0'..=b'9' => {
+                    r.digits += 1;
+                    if !prev.is_ascii_digit() && prev != b'.' && prev != b',' {
+                        r.numbers += 1;
+                    }
+                }
+                b'+' | b'*' | b'/' | b'^' | b'=' => r.operators += 1,
+                b'-' if prev.is_ascii_digit() || prev == b' ' => r.operators += 1,
+                b'{' | b'}' | b';' => r.code_punct += 1,
+                b'`' if bytes.get(i..i + 3) == Some(b"```") => r.fence = true,
+                b'\\' if bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => r.latex = true,
+                b'?' => r.question = true,
+                _ => {}
+            }
+            prev = b;
+        }
+        r.question |= raw.contains('？');
+        r
+    }
+
+    #[test]
+    fn structure_counts_every_structural_byte() {
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for t in [
+            every_ascii.as_str(),
+            "x = 3.5 - 2, 1,000 + 4^2 / 7 * 8 -9 ？",
+            "```py\nfor i in range(3): print(i); {}\n```\n\\frac{1}{2}",
+            "Which? A) 1 B) 2",
+            "A) one",
+            "  (b) two\r\n- yes\r\n- no\r",
+            "¿Qué？ 何？",
+            "",
+        ] {
+            assert_eq!(Structure::of(t), reference_structure(t), "{t:?}");
+        }
     }
 
     #[test]

@@ -63,8 +63,9 @@ pub struct CotScore {
     pub kind: Option<CotKind>,
 }
 
+/// What a phrase of the lexicon means to this signal.
 #[derive(Debug, Clone, Copy)]
-enum Cue {
+pub(crate) enum Cue {
     /// A phrase that elicits reasoning on its own.
     Phrase(CotKind, f32),
     /// A display verb ("explain", "write out"); evidence only next to an object.
@@ -119,7 +120,7 @@ fn m(alone: f32, with: f32) -> Cue {
 /// The lexicon. Written from how people phrase these requests in each language, not from any
 /// one generator's templates; weights are rough likelihoods that the phrase alone is a request
 /// for written-out reasoning.
-fn entries() -> Vec<(&'static str, Cue)> {
+pub(crate) fn entries() -> Vec<(&'static str, Cue)> {
     use Cue::{Criteria, Full, Grade, Justify, Scale, StrongVerb, ThinkVerb, Timing, Verb};
     vec![
         // ---- English: step by step.
@@ -732,8 +733,14 @@ impl CotDetector {
         };
         let mut hits = Vec::new();
         lexicon.scan(text, &mut hits);
-        score_hits(&hits, trailing_label(raw))
+        score_text(&hits, raw, &mut Vec::new())
     }
+}
+
+/// Scores one text from its lexicon hits (in the order of their ends) and `raw`, the text as
+/// sent. `scratch` is reused space.
+pub(crate) fn score_text(hits: &[Hit<Cue>], raw: &str, scratch: &mut Vec<Hit<Cue>>) -> CotScore {
+    score_hits(hits, trailing_label(raw), scratch)
 }
 
 /// Completion-style prompts end with a label for the model to continue ("Q: … Reasoning:",
@@ -785,7 +792,7 @@ const REASONING_LABELS: [&str; 11] = [
     " work ",
 ];
 
-fn score_hits(hits: &[Hit<Cue>], label: f32) -> CotScore {
+fn score_hits(hits: &[Hit<Cue>], label: f32, pairs: &mut Vec<Hit<Cue>>) -> CotScore {
     let mut per_kind = [0.0f32; 4];
     let mut max = 0.0f32;
     let mut sum = 0.0f32;
@@ -799,27 +806,35 @@ fn score_hits(hits: &[Hit<Cue>], label: f32) -> CotScore {
     }
     let (mut full, mut timing) = (0.0f32, 0.0f32);
     let (mut grade, mut scale, mut justify, mut criteria) = (false, false, false, 0.0f32);
-    // Pairs look for their partner among the few verbs, not among all hits.
-    let verbs = |want: fn(&Cue) -> bool| -> Vec<&Hit<Cue>> {
-        hits.iter().filter(|v| want(&v.tag)).collect()
+    // Pairs look for their partner among the few verbs and objects, not among all hits.
+    pairs.clear();
+    pairs.extend(hits.iter().filter(|h| {
+        matches!(
+            h.tag,
+            Cue::Verb | Cue::StrongVerb | Cue::ThinkVerb | Cue::Object(..)
+        )
+    }));
+    let pairs = &pairs[..];
+    let near_any = |want: fn(&Cue) -> bool, h: &Hit<Cue>| {
+        pairs
+            .iter()
+            .any(|v| want(&v.tag) && near(v, h, VERB_BEFORE, VERB_AFTER))
     };
-    let display = verbs(|c| matches!(c, Cue::Verb));
-    let strong = verbs(|c| matches!(c, Cue::StrongVerb));
-    let thinking = verbs(|c| matches!(c, Cue::ThinkVerb | Cue::Object(..)));
-    let near_any =
-        |vs: &[&Hit<Cue>], h: &Hit<Cue>| vs.iter().any(|v| near(v, h, VERB_BEFORE, VERB_AFTER));
+    let display = |c: &Cue| matches!(c, Cue::Verb);
+    let strong = |c: &Cue| matches!(c, Cue::StrongVerb);
+    let thinking = |c: &Cue| matches!(c, Cue::ThinkVerb | Cue::Object(..));
     for h in hits {
         match h.tag {
             Cue::Phrase(k, w) => add(k, w),
             Cue::Object(k, w) => {
-                if near_any(&strong, h) {
+                if near_any(strong, h) {
                     add(k, w + STRONG_VERB_BONUS);
-                } else if near_any(&display, h) {
+                } else if near_any(display, h) {
                     add(k, w);
                 }
             }
             Cue::Manner { alone, with } => {
-                let w = if near_any(&thinking, h) { with } else { alone };
+                let w = if near_any(thinking, h) { with } else { alone };
                 if w > 0.0 {
                     add(CotKind::StepByStep, w);
                 }

@@ -11,8 +11,9 @@
 
 use super::text::{near, noisy_or, Hit, Lexicon, Normalized};
 
+/// What a phrase of the lexicon means to this signal.
 #[derive(Debug, Clone, Copy)]
-enum Cue {
+pub(crate) enum Cue {
     /// A phrase that is evidence on its own.
     Phrase(f32),
     /// "Ignore", "disregard", "forget": evidence only next to an instruction object.
@@ -39,7 +40,7 @@ const INJECTED_ROLE_WEIGHT: f32 = 0.45;
 
 /// The lexicon, written from the general shape of jailbreak and injection prompts; weights are
 /// rough likelihoods that the cue alone marks an attack.
-fn entries() -> Vec<(&'static str, Cue)> {
+pub(crate) fn entries() -> Vec<(&'static str, Cue)> {
     vec![
         // ---- Instruction override (English).
         ("ignore", Override),
@@ -433,17 +434,25 @@ impl JailbreakDetector {
         };
         let mut hits = Vec::new();
         lexicon.scan(text, &mut hits);
-        let mut s = score_hits(&hits);
-        if injected_role(raw) {
-            s = noisy_or(s, INJECTED_ROLE_WEIGHT);
-        }
-        s
+        score_text(&hits, raw, &mut Vec::new())
     }
 }
 
-fn score_hits(hits: &[Hit<Cue>]) -> f32 {
+/// Scores one text from its lexicon hits (in the order of their ends) and `raw`, the text as
+/// sent (for line-level role markers). `scratch` is reused space. Returns 0..1.
+pub(crate) fn score_text(hits: &[Hit<Cue>], raw: &str, scratch: &mut Vec<Hit<Cue>>) -> f32 {
+    let mut s = score_hits(hits, scratch);
+    if injected_role(raw) {
+        s = noisy_or(s, INJECTED_ROLE_WEIGHT);
+    }
+    s
+}
+
+fn score_hits(hits: &[Hit<Cue>], overrides: &mut Vec<Hit<Cue>>) -> f32 {
     let mut s = 0.0f32;
-    let overrides: Vec<&Hit<Cue>> = hits.iter().filter(|h| matches!(h.tag, Override)).collect();
+    overrides.clear();
+    overrides.extend(hits.iter().filter(|h| matches!(h.tag, Override)));
+    let overrides = &overrides[..];
     let mut overridden = false;
     let (mut framing, mut harm) = (false, false);
     for h in hits {
@@ -479,17 +488,36 @@ fn score_hits(hits: &[Hit<Cue>]) -> f32 {
 /// Whether a line of the (bounded) text starts with a role or chat-template marker.
 fn injected_role(raw: &str) -> bool {
     let (head, tail) = super::text::head_tail(raw);
-    [head, tail].into_iter().any(|part| {
-        part.lines().any(|line| {
-            let l = line.trim_start().as_bytes();
-            ROLE_MARKERS.iter().any(|m| {
-                l.len() >= m.len()
-                    && l.get(..m.len())
-                        .is_some_and(|p| p.eq_ignore_ascii_case(m.as_bytes()))
-            })
-        })
+    [head, tail]
+        .into_iter()
+        .any(|part| part.split('\n').any(starts_with_role_marker))
+}
+
+/// Whether `line`, leading whitespace trimmed, starts with one of [`ROLE_MARKERS`] (ASCII case
+/// insensitive).
+fn starts_with_role_marker(line: &str) -> bool {
+    // Most lines start with an ASCII letter that no marker starts with: settle those without
+    // Unicode trimming.
+    let first = line
+        .bytes()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'));
+    match first {
+        None => return false,
+        Some(b) if b.is_ascii() && !MARKER_STARTS.contains(&b.to_ascii_lowercase()) => {
+            return false
+        }
+        _ => {}
+    }
+    let l = line.trim_start().as_bytes();
+    ROLE_MARKERS.iter().any(|m| {
+        l.len() >= m.len()
+            && l.get(..m.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(m.as_bytes()))
     })
 }
+
+/// First bytes of [`ROLE_MARKERS`], lowercased.
+const MARKER_STARTS: [u8; 5] = [b's', b'[', b'<', b'#', b'a'];
 
 #[cfg(test)]
 mod tests {
@@ -519,6 +547,17 @@ mod tests {
         ] {
             assert!(jb(t) < 0.5, "{t}: {}", jb(t));
         }
+    }
+
+    #[test]
+    fn marker_starts_cover_every_marker() {
+        for m in ROLE_MARKERS {
+            assert!(MARKER_STARTS.contains(&m.as_bytes()[0]), "{m}");
+        }
+        assert!(starts_with_role_marker("  \u{3000}System: hi"));
+        assert!(starts_with_role_marker("\t<|IM_START|>system"));
+        assert!(!starts_with_role_marker("systemic"));
+        assert!(!starts_with_role_marker(""));
     }
 
     #[test]

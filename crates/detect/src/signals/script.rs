@@ -46,13 +46,51 @@ impl Script {
 
 /// The dominant script of `text`'s first letters.
 pub fn script(text: &str) -> Script {
-    // latin, cyrillic, han, arabic, hangul, kana, other letters
-    let mut n = [0usize; 7];
-    for c in text
-        .chars()
-        .filter(|c| c.is_alphabetic())
-        .take(SAMPLE_CHARS)
-    {
+    ScriptTally::of(text).script()
+}
+
+/// Letters counted by script over the first [`SAMPLE_CHARS`] letters of a text. The normaliser
+/// fills one in the same pass ([`super::text`]), so a request reads its characters once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ScriptTally {
+    /// Latin, Cyrillic, Han, Arabic, Hangul, kana, other letters.
+    n: [u16; 7],
+    /// Letters counted so far.
+    letters: u16,
+}
+
+impl ScriptTally {
+    /// Counts `text` from the start.
+    pub(crate) fn of(text: &str) -> Self {
+        let mut t = ScriptTally::default();
+        for c in text.chars().filter(|c| c.is_alphabetic()) {
+            if t.is_full() {
+                break;
+            }
+            t.add(c);
+        }
+        t
+    }
+
+    /// Whether the sample is complete: later letters no longer count.
+    pub(crate) fn is_full(&self) -> bool {
+        usize::from(self.letters) >= SAMPLE_CHARS
+    }
+
+    /// Counts `letters` ASCII letters, in order after those counted so far.
+    pub(crate) fn add_latin(&mut self, letters: usize) {
+        let room = SAMPLE_CHARS.saturating_sub(usize::from(self.letters));
+        // At most SAMPLE_CHARS, which fits.
+        let inc = u16::try_from(room.min(letters)).unwrap_or(0);
+        self.n[0] += inc;
+        self.letters += inc;
+    }
+
+    /// Counts a letter (a `char` for which `is_alphabetic` holds).
+    pub(crate) fn add(&mut self, c: char) {
+        if self.is_full() {
+            return;
+        }
         let i = match c as u32 {
             0x41..=0x7A | 0xC0..=0x24F | 0x1E00..=0x1EFF => 0,
             0x400..=0x52F => 1,
@@ -62,31 +100,39 @@ pub fn script(text: &str) -> Script {
             0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => 5,
             _ => 6,
         };
-        n[i] += 1;
+        if let Some(slot) = self.n.get_mut(i) {
+            *slot += 1;
+        }
+        self.letters += 1;
     }
-    // Japanese mixes kanji and kana; a modest share of kana marks it as Japanese.
-    let (han, kana) = (n[2], n[5]);
-    if kana > 0 && kana * 5 >= han + kana {
-        n[5] += han;
-        n[2] = 0;
+
+    /// The dominant script of the letters counted.
+    pub(crate) fn script(&self) -> Script {
+        let mut n = self.n;
+        // Japanese mixes kanji and kana; a modest share of kana marks it as Japanese.
+        let (han, kana) = (n[2], n[5]);
+        if kana > 0 && kana * 5 >= han + kana {
+            n[5] += han;
+            n[2] = 0;
+        }
+        let order = [
+            Script::Latin,
+            Script::Cyrillic,
+            Script::Cjk,
+            Script::Arabic,
+            Script::Hangul,
+            Script::Kana,
+            Script::Other,
+        ];
+        let (best, count) = n
+            .iter()
+            .enumerate()
+            .fold((6, 0), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+        if count == 0 {
+            return Script::Other;
+        }
+        order.get(best).copied().unwrap_or(Script::Other)
     }
-    let order = [
-        Script::Latin,
-        Script::Cyrillic,
-        Script::Cjk,
-        Script::Arabic,
-        Script::Hangul,
-        Script::Kana,
-        Script::Other,
-    ];
-    let (best, count) = n
-        .iter()
-        .enumerate()
-        .fold((6, 0), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
-    if count == 0 {
-        return Script::Other;
-    }
-    order.get(best).copied().unwrap_or(Script::Other)
 }
 
 #[cfg(test)]
@@ -103,5 +149,12 @@ mod tests {
         assert_eq!(script("اشرح هذه المسألة"), Script::Arabic);
         assert_eq!(script("12345 !!!"), Script::Other);
         assert_eq!(script("Translate 你好 into English please"), Script::Latin);
+    }
+
+    #[test]
+    fn only_the_first_letters_count() {
+        let text = format!("{} {}", "a".repeat(SAMPLE_CHARS), "Привет ".repeat(100));
+        assert_eq!(script(&text), Script::Latin);
+        assert!(ScriptTally::of(&text).is_full());
     }
 }

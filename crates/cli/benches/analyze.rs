@@ -1,0 +1,166 @@
+//! End-to-end throughput of `moat analyze` against a bare parse of the same file, measured in
+//! the same run (a `harness = false` bench binary).
+//!
+//! ```text
+//! MOAT_BENCH_TRAFFIC=out/s1/traffic.jsonl.gz MOAT_BENCH_ACCOUNTS=out/s1/accounts.jsonl \
+//!     cargo bench -p moat --bench analyze
+//! ```
+//!
+//! Without `MOAT_BENCH_TRAFFIC` it simulates `scenarios/small.toml` with the built-in corpus
+//! into a temporary directory and uses that (about 43k exchanges; too small for stable
+//! figures). Prints, each the best of `MOAT_BENCH_RUNS` (default 2) passes:
+//! (a) bare parse: the default reader (gzip, split, parse, validate) counting exchanges;
+//! (b) the analysis as `moat analyze` runs it: reader thread, feature extraction on
+//!     `available_parallelism` worker threads, engine fold on this thread, detections built;
+//! (c) the same analysis on one thread (`Engine::observe` per exchange), for reference;
+//! and the ratios (b)/(a) and (b)/(c), then the process's peak resident memory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use moat_detect::{Config, Engine};
+use moat_format::{ReadOptions, Reader};
+use moat_types::{Account, Exchange};
+
+#[path = "../src/features.rs"]
+#[allow(dead_code)]
+mod features;
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn best_of(
+    runs: usize,
+    mut f: impl FnMut() -> Result<(u64, f64), BoxError>,
+) -> Result<(u64, f64), BoxError> {
+    let mut best: Option<(u64, f64)> = None;
+    for _ in 0..runs.max(1) {
+        let (n, secs) = f()?;
+        if best.is_none_or(|(_, b)| secs < b) {
+            best = Some((n, secs));
+        }
+    }
+    best.ok_or_else(|| "no run".into())
+}
+
+fn engine(accounts: Option<&Path>) -> Result<Engine, BoxError> {
+    let mut engine = Engine::new(Config::default());
+    if let Some(path) = accounts {
+        for a in Reader::<Account>::open(path, ReadOptions::default())? {
+            engine.add_account(&a?);
+        }
+    }
+    Ok(engine)
+}
+
+fn bare(traffic: &Path) -> Result<(u64, f64), BoxError> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    for x in Reader::<Exchange>::open(traffic, ReadOptions::default())? {
+        std::hint::black_box(x?);
+        n += 1;
+    }
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+fn parallel(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), BoxError> {
+    let start = Instant::now();
+    let mut engine = engine(accounts)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let reader = Reader::<Exchange>::open(traffic, ReadOptions::default())?;
+    let mut stream = features::FeatureStream::start(reader, workers)?;
+    let mut n = 0u64;
+    for f in stream.by_ref() {
+        engine.observe_features(f?);
+        n += 1;
+    }
+    stream.finish();
+    std::hint::black_box(engine.finish());
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+fn sequential(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), BoxError> {
+    let start = Instant::now();
+    let mut engine = engine(accounts)?;
+    let mut n = 0u64;
+    for x in Reader::<Exchange>::open(traffic, ReadOptions::default())? {
+        engine.observe(&x?);
+        n += 1;
+    }
+    std::hint::black_box(engine.finish());
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() -> Result<(), BoxError> {
+    let runs: usize = std::env::var("MOAT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let _tmp;
+    let (traffic, accounts): (PathBuf, Option<PathBuf>) =
+        match std::env::var_os("MOAT_BENCH_TRAFFIC") {
+            Some(t) => (
+                t.into(),
+                std::env::var_os("MOAT_BENCH_ACCOUNTS").map(PathBuf::from),
+            ),
+            None => {
+                let dir = tempfile::tempdir()?;
+                let scenario = moat_sim::Scenario::from_toml_str(
+                    "scenarios/small.toml",
+                    include_str!("../../../scenarios/small.toml"),
+                )?;
+                let opts = moat_sim::SimOptions {
+                    seed: 1,
+                    scale: 1.0,
+                };
+                moat_sim::run(
+                    &scenario,
+                    &moat_sim::Corpus::builtin(),
+                    &opts,
+                    dir.path(),
+                    &mut |_, _| {},
+                )?;
+                let t = dir.path().join("traffic.jsonl.gz");
+                let a = dir.path().join("accounts.jsonl");
+                _tmp = dir;
+                (t, Some(a))
+            }
+        };
+    println!("input: {}", traffic.display());
+    let (n, a) = best_of(runs, || bare(&traffic))?;
+    println!(
+        "(a) bare parse        {n} exchanges in {a:.2} s: {:.0} exchanges/s",
+        n as f64 / a
+    );
+    let (n, b) = best_of(runs, || parallel(&traffic, accounts.as_deref()))?;
+    println!(
+        "(b) analyze           {n} exchanges in {b:.2} s: {:.0} exchanges/s",
+        n as f64 / b
+    );
+    let (n, c) = best_of(runs, || sequential(&traffic, accounts.as_deref()))?;
+    println!(
+        "(c) analyze, 1 thread {n} exchanges in {c:.2} s: {:.0} exchanges/s",
+        n as f64 / c
+    );
+    println!(
+        "ratios: (b)/(a) {:.2} (analysis throughput as a share of bare parsing), (b)/(c) {:.2}",
+        a / b,
+        c / b
+    );
+    if let Some(rss) = peak_rss_mib() {
+        println!("peak resident memory of this process: {rss:.0} MiB");
+    }
+    Ok(())
+}
