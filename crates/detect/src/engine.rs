@@ -7,7 +7,7 @@
 //! randomness, no dependence on hash-map iteration order. Not an IO layer: callers read files
 //! or sockets and feed [`Engine::observe`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use moat_types::{
     Account, AccountDetection, CampaignDetection, Detection, Exchange, Signal, Timestamp,
@@ -19,6 +19,10 @@ use crate::features::{block_of, Features};
 use crate::hash::hash_str;
 use crate::index::{KeyIndex, KeyKind};
 use crate::reasons::Reason;
+
+/// Fast hashing, seeded per process so crafted account ids cannot collide on purpose; no
+/// output depends on map order.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use crate::Config;
 
 /// What the engine says about the account of the exchange just observed.
@@ -78,14 +82,14 @@ impl Engine {
         Engine {
             cfg,
             accounts: Vec::new(),
-            ids: HashMap::new(),
-            side: HashMap::new(),
+            ids: HashMap::default(),
+            side: HashMap::default(),
             index: KeyIndex::default(),
             campaigns: BTreeMap::new(),
             next_discovery: None,
             now: i64::MIN,
             stats: Stats::default(),
-            models: HashMap::new(),
+            models: HashMap::default(),
             start: None,
         }
     }

@@ -47,6 +47,53 @@ impl Fnv {
     }
 }
 
+/// Streaming hash that mixes eight bytes at a time (a quarter of a multiplication per byte
+/// where FNV needs one), for fingerprints of normalised text. Stable like [`Fnv`].
+#[derive(Debug, Clone, Copy)]
+pub struct WordHasher {
+    state: u64,
+    word: u64,
+    filled: u32,
+    len: u64,
+}
+
+impl WordHasher {
+    /// Starts a hash domain-separated by `tag`.
+    pub fn tagged(tag: u8) -> Self {
+        WordHasher {
+            state: mix(OFFSET ^ u64::from(tag)),
+            word: 0,
+            filled: 0,
+            len: 0,
+        }
+    }
+
+    /// Adds one byte.
+    #[inline]
+    pub fn byte(&mut self, b: u8) {
+        self.word |= u64::from(b) << (8 * self.filled);
+        self.filled += 1;
+        self.len += 1;
+        if self.filled == 8 {
+            self.state = mix(self.state ^ self.word).wrapping_add(self.word);
+            self.word = 0;
+            self.filled = 0;
+        }
+    }
+
+    /// Adds bytes.
+    pub fn bytes(&mut self, bs: &[u8]) {
+        for &b in bs {
+            self.byte(b);
+        }
+    }
+
+    /// The hash value (the length is mixed in, so trailing zero bytes count).
+    pub fn finish(self) -> u64 {
+        mix(self.state ^ self.word ^ self.len.rotate_left(56))
+    }
+}
+
 /// A bijective 64-bit mixer (the SplitMix64 finaliser), for deterministic pseudo-random
 /// orders.
 pub fn mix(mut x: u64) -> u64 {
@@ -67,6 +114,28 @@ pub fn hash_str(tag: u8, text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_hasher_is_stable_and_sensitive_to_every_byte() {
+        let h = |s: &[u8]| {
+            let mut w = WordHasher::tagged(b'T');
+            w.bytes(s);
+            w.finish()
+        };
+        assert_eq!(
+            h(b"let us think step by step"),
+            h(b"let us think step by step")
+        );
+        assert_ne!(
+            h(b"let us think step by step"),
+            h(b"let us think step by stop")
+        );
+        assert_ne!(h(b"abc"), h(b"abc\0"));
+        assert_ne!(h(b""), h(b"\0"));
+        let mut other = WordHasher::tagged(b'S');
+        other.bytes(b"abc");
+        assert_ne!(other.finish(), h(b"abc"));
+    }
 
     #[test]
     fn matches_reference_vectors() {

@@ -8,7 +8,9 @@
 //! attributes plus the shared ones. Not where links are judged: `discover` decides which
 //! shared attributes mean coordination.
 
-use std::collections::HashMap;
+/// Fast hashing, seeded per process so crafted keys cannot collide on purpose; no output
+/// depends on map order.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::Config;
 

@@ -11,7 +11,7 @@
 //! Not a similarity measure between whole prompts, and not a classifier: deciding what a
 //! shared fingerprint means is the coordination stage's business.
 
-use crate::hash::Fnv;
+use crate::hash::WordHasher;
 
 /// Domain tag of template fingerprints.
 const TAG: u8 = b'T';
@@ -36,17 +36,18 @@ pub fn segments_of(text: &str) -> Vec<(u64, &str)> {
     let head = prefix(text, SCAN);
     let tail = suffix(text, SCAN);
     let mut out = Vec::with_capacity(2 * ENDS);
-    for seg in segments(head).take(ENDS) {
+    for seg in Pieces::new(head).filter_map(segment).take(ENDS) {
         push_unique(&mut out, seg);
     }
     // Walk the tail backwards so only the last qualifying segments are hashed.
-    let mut last: Vec<(u64, &str)> = tail
-        .rsplit(is_boundary)
-        .filter_map(segment)
-        .take(ENDS)
-        .collect();
-    last.reverse();
-    for seg in last {
+    let mut last = [None; ENDS];
+    for (slot, seg) in last
+        .iter_mut()
+        .zip(PiecesBack::new(tail).filter_map(segment))
+    {
+        *slot = Some(seg);
+    }
+    for seg in last.into_iter().rev().flatten() {
         push_unique(&mut out, seg);
     }
     out
@@ -58,63 +59,201 @@ fn push_unique<'a>(out: &mut Vec<(u64, &'a str)>, seg: (u64, &'a str)) {
     }
 }
 
-/// Hashes of the normalised segments of `text` that are long enough to be distinctive.
-fn segments(text: &str) -> impl Iterator<Item = (u64, &str)> + '_ {
-    text.split(is_boundary).filter_map(segment)
-}
-
-/// The hash of one raw segment, if it is long enough to be distinctive.
-fn segment(raw: &str) -> Option<(u64, &str)> {
-    {
-        let mut h = Fnv::tagged(TAG);
-        let mut len = 0usize;
-        let mut pending_space = false;
-        let mut in_number = false;
-        for c in raw.chars() {
-            if len >= MAX_SEGMENT {
-                break;
-            }
-            // ASCII (most prompts) without Unicode tables; the same rules as below.
-            let (separator, digit) = if c.is_ascii() {
-                (!c.is_ascii_alphanumeric(), c.is_ascii_digit())
-            } else {
-                (c.is_whitespace() || is_punct(c), c.is_numeric())
-            };
-            if separator {
-                pending_space = len > 0;
-                in_number = false;
-                continue;
-            }
-            if pending_space {
-                h.byte(b' ');
-                len += 1;
-                pending_space = false;
-            }
-            // Numbers are masked so "Question 12:" and "Question 7:" share a skeleton.
-            if digit {
-                if !in_number {
-                    h.byte(b'0');
-                    len += 1;
-                    in_number = true;
-                }
-                continue;
-            }
-            in_number = false;
-            if c.is_ascii() {
-                h.byte(c.to_ascii_lowercase() as u8);
-                len += 1;
-                continue;
-            }
-            for lc in c.to_lowercase() {
-                let mut buf = [0u8; 4];
-                h.bytes(lc.encode_utf8(&mut buf).as_bytes());
-                len += 1;
-            }
-        }
-        (len >= MIN_SEGMENT).then(|| (h.finish(), raw.trim()))
+/// Byte length of the segment boundary (see [`is_boundary`]) starting at `i`, or 0.
+fn boundary_at(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'\n' | b'.' | b'?' | b'!' | b';') => 1,
+        Some(0xE3) if b.get(i + 1..i + 3) == Some(&[0x80, 0x82]) => 3, // 。
+        Some(0xEF) if matches!(b.get(i + 1..i + 3), Some([0xBC, 0x9F | 0x81 | 0x9B])) => 3, // ？！；
+        Some(0xD8) if b.get(i + 1) == Some(&0x9F) => 2,                                     // ؟
+        _ => 0,
     }
 }
 
+/// Byte length of the boundary ending at `end` (exclusive), or 0.
+fn boundary_before(b: &[u8], end: usize) -> usize {
+    if end == 0 {
+        return 0;
+    }
+    for len in [1, 2, 3] {
+        if end >= len && boundary_at(b, end - len) == len {
+            return len;
+        }
+    }
+    0
+}
+
+/// The pieces of a text between boundaries, front to back (like `str::split`).
+struct Pieces<'a> {
+    text: &'a str,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Pieces<'a> {
+    fn new(text: &'a str) -> Self {
+        Pieces {
+            text,
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let b = self.text.as_bytes();
+        let mut i = self.pos;
+        while i < b.len() {
+            let len = boundary_at(b, i);
+            if len > 0 {
+                let piece = self.text.get(self.pos..i);
+                self.pos = i + len;
+                return piece;
+            }
+            i += 1;
+        }
+        self.done = true;
+        self.text.get(self.pos..)
+    }
+}
+
+/// The pieces of a text between boundaries, back to front (like `str::rsplit`).
+struct PiecesBack<'a> {
+    text: &'a str,
+    end: usize,
+    done: bool,
+}
+
+impl<'a> PiecesBack<'a> {
+    fn new(text: &'a str) -> Self {
+        PiecesBack {
+            text,
+            end: text.len(),
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for PiecesBack<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let b = self.text.as_bytes();
+        let mut j = self.end;
+        while j > 0 {
+            let len = boundary_before(b, j);
+            if len > 0 {
+                let piece = self.text.get(j..self.end);
+                self.end = j - len;
+                return piece;
+            }
+            j -= 1;
+        }
+        self.done = true;
+        self.text.get(..self.end)
+    }
+}
+
+/// What an ASCII byte is to the fingerprint: 0 separator, 1 digit, else its lowercase form.
+const ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_digit() {
+            1
+        } else if c.is_ascii_alphabetic() {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// The hash of one raw segment, if it is long enough to be distinctive.
+fn segment(raw: &str) -> Option<(u64, &str)> {
+    // Normalisation yields at most 1.5 characters per byte (case folding of a two-byte
+    // letter into three): a piece this short cannot reach the minimum.
+    if raw.len() * 3 < MIN_SEGMENT * 2 {
+        return None;
+    }
+    let mut h = WordHasher::tagged(TAG);
+    let mut len = 0usize;
+    let mut pending_space = false;
+    let mut in_number = false;
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && len < MAX_SEGMENT {
+        let b = bytes[i];
+        // ASCII (most prompts) by table; the rest by the Unicode rules, to the same effect.
+        let (separator, digit, ascii) = if b < 0x80 {
+            i += 1;
+            let class = ASCII[b as usize];
+            (class == 0, class == 1, Some(class))
+        } else {
+            let Some(c) = raw.get(i..).and_then(|r| r.chars().next()) else {
+                break;
+            };
+            i += c.len_utf8();
+            if c.is_whitespace() || is_punct(c) {
+                (true, false, None)
+            } else if c.is_numeric() {
+                (false, true, None)
+            } else {
+                if pending_space {
+                    h.byte(b' ');
+                    len += 1;
+                    pending_space = false;
+                }
+                in_number = false;
+                for lc in c.to_lowercase() {
+                    let mut buf = [0u8; 4];
+                    h.bytes(lc.encode_utf8(&mut buf).as_bytes());
+                    len += 1;
+                }
+                continue;
+            }
+        };
+        if separator {
+            pending_space = len > 0;
+            in_number = false;
+            continue;
+        }
+        if pending_space {
+            h.byte(b' ');
+            len += 1;
+            pending_space = false;
+        }
+        // Numbers are masked so "Question 12:" and "Question 7:" share a skeleton.
+        if digit {
+            if !in_number {
+                h.byte(b'0');
+                len += 1;
+                in_number = true;
+            }
+            continue;
+        }
+        in_number = false;
+        if let Some(lower) = ascii {
+            h.byte(lower);
+            len += 1;
+        }
+    }
+    (len >= MIN_SEGMENT).then(|| (h.finish(), raw.trim()))
+}
+
+#[cfg(test)]
 fn is_boundary(c: char) -> bool {
     matches!(
         c,
@@ -190,6 +329,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn pieces_split_like_the_standard_library(s in "(\\PC|[.!?;\n。？！؟；]){0,300}") {
+            let forward: Vec<&str> = Pieces::new(&s).collect();
+            let expected: Vec<&str> = s.split(is_boundary).collect();
+            prop_assert_eq!(forward, expected);
+            let backward: Vec<&str> = PiecesBack::new(&s).collect();
+            let expected: Vec<&str> = s.rsplit(is_boundary).collect();
+            prop_assert_eq!(backward, expected);
+        }
+
         #[test]
         fn never_panics_and_is_bounded(s in "\\PC{0,3000}") {
             let f = fingerprints(&s);

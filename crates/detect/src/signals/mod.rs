@@ -121,7 +121,15 @@ struct Scratch {
     category: Vec<text::Hit<(TaskCategory, f32)>>,
     cot_pairs: Vec<text::Hit<cot::Cue>>,
     jailbreak_pairs: Vec<text::Hit<jailbreak::Cue>>,
+    /// Scores of recently seen system prompts: an application sends the same one with every
+    /// request. Keyed by the full text, so a look-alike can never borrow another's score.
+    systems: std::collections::HashMap<Box<str>, (CotScore, f32)>,
 }
+
+/// System prompts longer than this are scored every time rather than remembered.
+const MAX_CACHED_SYSTEM: usize = 8 << 10;
+/// Most system prompts remembered per thread; the memory is forgotten when full.
+const MAX_SYSTEMS: usize = 512;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -203,17 +211,28 @@ impl Signals {
             script::script(user_text)
         };
         if let Some(sys) = system_text.filter(|s| !s.trim().is_empty()) {
-            text::normalize_into(sys, &mut s.normalized, None);
-            self.scan(s, 0);
-            let sys_cot = cot::score_text(&s.cot, sys, &mut s.cot_pairs);
+            let (sys_cot, sys_jailbreak) = match s.systems.get(sys) {
+                Some(&scores) => scores,
+                None => {
+                    text::normalize_into(sys, &mut s.normalized, None);
+                    self.scan(s, 0);
+                    let scores = (
+                        cot::score_text(&s.cot, sys, &mut s.cot_pairs),
+                        jailbreak::score_text(&s.jailbreak, sys, &mut s.jailbreak_pairs),
+                    );
+                    if sys.len() <= MAX_CACHED_SYSTEM {
+                        if s.systems.len() >= MAX_SYSTEMS {
+                            s.systems.clear();
+                        }
+                        s.systems.insert(sys.into(), scores);
+                    }
+                    scores
+                }
+            };
             if sys_cot.score > cot.score {
                 cot = sys_cot;
             }
-            jailbreak = jailbreak.max(jailbreak::score_text(
-                &s.jailbreak,
-                sys,
-                &mut s.jailbreak_pairs,
-            ));
+            jailbreak = jailbreak.max(sys_jailbreak);
         }
         TextSignals {
             cot: cot.score,
