@@ -240,3 +240,16 @@ impl AccountState {
                     && self.share(self.problems) >= cfg.min_content_share))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_of_an_account_is_small() {
+        // The budget is 1 KiB per active account (the id's bytes live on the heap besides).
+        let size = std::mem::size_of::<AccountState>();
+        eprintln!("AccountState: {size} bytes");
+        assert!(size <= 256, "{size}");
+    }
+}

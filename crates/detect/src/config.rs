@@ -30,8 +30,6 @@ pub struct Config {
     /// share far more with each other than with another campaign that copies the same public
     /// phrasings or rents the same proxy exits.
     pub min_relative_tie: f32,
-    /// ... and at least this share of all the attributes the less connected of the two shares.
-    pub min_attribute_share: f32,
     /// Smallest group of linked candidates reported as a campaign.
     pub min_campaign_size: usize,
     /// Fewest requests (all members together) a group must have sent to be a campaign.
@@ -63,7 +61,6 @@ impl Default for Config {
             min_suspicious_share: 0.5,
             min_shared_attributes: 2,
             min_relative_tie: 0.25,
-            min_attribute_share: 0.1,
             min_campaign_size: 3,
             min_campaign_requests: 200,
             max_members_per_key: 4096,

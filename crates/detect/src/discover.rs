@@ -229,7 +229,7 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
                 }
             }
         } else {
-            roots.sort_by_key(|&r| crate::hash::mix(key.1 ^ u64::from(r)));
+            roots.sort_unstable_by_key(|&r| crate::hash::mix(key.1 ^ u64::from(r)));
             for i in 0..m {
                 for d in 1..=SPREAD_PARTNERS {
                     add(roots[i], roots[(i + d) % m]);
@@ -248,20 +248,9 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
         }
     }
     let strength = |x: u32| best.get(&x).map_or(0, |b| b.0);
-    // The pair's attributes must also be a fair share of all the attributes the less
-    // connected side shares: a cluster busy with its own wrappers and addresses that shares a
-    // few public phrasings with another is not part of it.
-    let fair = |a: u32, b: u32, count: u32| {
-        let own = touching
-            .get(&a)
-            .copied()
-            .unwrap_or(0)
-            .min(touching.get(&b).copied().unwrap_or(0));
-        count as f32 >= cfg.min_attribute_share * own as f32
-    };
     let mut merged = uf.clone();
     for (&(a, b), &count) in &pairs {
-        if count < cfg.min_shared_attributes * UNIT || !fair(a, b, count) {
+        if count < cfg.min_shared_attributes * UNIT {
             continue;
         }
         // A lone account or small cluster joins its strongest partner when most of what it
