@@ -95,6 +95,7 @@ enum Class {
     Signup,
     Network,
     Email,
+    Client,
 }
 
 impl Class {
@@ -105,6 +106,7 @@ impl Class {
             KeyKind::Template | KeyKind::SystemPrompt => Class::Content,
             KeyKind::Signup => Class::Signup,
             KeyKind::Network => Class::Network,
+            KeyKind::Client => Class::Client,
         }
     }
 
@@ -206,7 +208,7 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
         roots.dedup();
         // Phrasings are copied between actors far more than addresses and sign-up hours are
         // shared, so a shared wrapper or system prompt weighs a quarter of the rest.
-        let weight = if Class::of(key.0) == Class::Content {
+        let weight = if matches!(Class::of(key.0), Class::Content | Class::Client) {
             1
         } else {
             UNIT

@@ -151,6 +151,10 @@ impl Engine {
                 ts,
             );
         }
+        if let Some((key, label)) = &f.client {
+            self.index
+                .add(&self.cfg, KeyKind::Client, *key, || label.clone(), idx, ts);
+        }
         if let Some((key, ip)) = f.block {
             self.index
                 .add(&self.cfg, KeyKind::Network, key, || block_of(ip), idx, ts);
@@ -455,6 +459,7 @@ fn link_reason(kind: KeyKind) -> Reason {
         KeyKind::Network => Reason::SharedNetwork,
         KeyKind::Signup => Reason::SignupBurst,
         KeyKind::EmailDomain => Reason::SharedEmailDomain,
+        KeyKind::Client => Reason::SharedClient,
     }
 }
 
@@ -517,6 +522,13 @@ fn evidence_signals(group: &Group, signup_bucket_ms: i64) -> Vec<Signal> {
                     "shared_email_domain",
                     format!(
                         "{} e-mail domains used mostly by members; the largest, {}, by {} accounts",
+                        ev.values, ev.label, ev.largest
+                    ),
+                ),
+                KeyKind::Client => (
+                    "shared_client",
+                    format!(
+                        "{} client builds (user agent / TLS JA4) used mostly by members; the commonest, {}, by {} accounts",
                         ev.values, ev.label, ev.largest
                     ),
                 ),

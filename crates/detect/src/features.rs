@@ -35,6 +35,8 @@ pub struct Features {
     pub(crate) system: Option<(u64, String)>,
     /// Fingerprint of the client's address block, and the address.
     pub(crate) block: Option<(u64, IpAddr)>,
+    /// Fingerprint of the client build (user agent and TLS JA4 together), and its label.
+    pub(crate) client: Option<(u64, String)>,
 }
 
 impl Features {
@@ -78,8 +80,20 @@ impl Features {
             .and_then(|c| c.ip.as_deref())
             .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
             .map(|ip| (block_key(ip), ip));
+        let client = x.client.as_ref().and_then(|c| {
+            let ua = c.user_agent.as_deref().unwrap_or("").trim();
+            let ja4 = c.tls_ja4.as_deref().unwrap_or("").trim();
+            (!ua.is_empty() || !ja4.is_empty()).then(|| {
+                let mut h = Fnv::tagged(b'C');
+                h.bytes(ua.as_bytes());
+                h.byte(0);
+                h.bytes(ja4.as_bytes());
+                (h.finish(), format!("{ua} / {ja4}"))
+            })
+        });
         Features {
             ts: x.ts,
+            client,
             account_id: x.account_id.clone(),
             model: x.request.model.clone(),
             signals: request_signals,

@@ -29,16 +29,19 @@ pub(crate) enum KeyKind {
     Signup,
     /// An e-mail domain.
     EmailDomain,
+    /// A client build: user agent and TLS JA4 fingerprint together.
+    Client,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 6] = [
+    pub const ALL: [KeyKind; 7] = [
         KeyKind::Template,
         KeyKind::SystemPrompt,
         KeyKind::Payment,
         KeyKind::Network,
         KeyKind::Signup,
         KeyKind::EmailDomain,
+        KeyKind::Client,
     ];
 
     /// One bit per kind, for per-member sets of kinds.

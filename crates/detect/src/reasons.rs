@@ -42,16 +42,20 @@ pub enum Reason {
     SharedEmailDomain,
     /// It moved much of its traffic to a newly released model within days of the release.
     ModelPivot,
+    /// Its client build (user agent with TLS JA4 fingerprint) is shared with other accounts of
+    /// its campaign and few others.
+    SharedClient,
 }
 
 impl Reason {
     /// Every reason, in output order.
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::CampaignMember,
         Reason::SharedTemplate,
         Reason::SharedPayment,
         Reason::SharedEmailDomain,
         Reason::SharedNetwork,
+        Reason::SharedClient,
         Reason::SignupBurst,
         Reason::SharedSystemPrompt,
         Reason::ModelPivot,
@@ -84,6 +88,7 @@ impl Reason {
             Reason::CampaignMember => "campaign_member",
             Reason::SharedEmailDomain => "shared_email_domain",
             Reason::ModelPivot => "model_pivot",
+            Reason::SharedClient => "shared_client",
         }
     }
 
@@ -105,6 +110,7 @@ impl Reason {
             Reason::SharedSystemPrompt => "It shares a system prompt with other accounts of its campaign.",
             Reason::CampaignMember => "It belongs to a detected campaign.",
             Reason::SharedEmailDomain => "Its e-mail domain is shared with other accounts of its campaign and few others (a throwaway or shell-company domain, not a mail provider).",
+            Reason::SharedClient => "Its client build (user agent with TLS JA4 fingerprint) is shared with other accounts of its campaign and few others.",
             Reason::ModelPivot => "It moved much of its traffic to a newly released model within days of the release.",
         }
     }
