@@ -111,18 +111,23 @@ pub fn analyze(
             engine.add_account(&account.context("reading the accounts file")?);
         }
     }
+    // The bar follows the bytes of the input file read so far (compressed bytes for gzip).
+    let file =
+        std::fs::File::open(traffic).with_context(|| format!("opening {}", traffic.display()))?;
+    let size = file.metadata().map_or(0, |m| m.len());
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new_spinner()
+        ProgressBar::new(size)
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {human_pos} exchanges ({per_sec})",
+            "{bar:32} {percent:>3}% of {total_bytes} [{elapsed_precise}, ~{eta} left] {msg}",
         )
         .context("building the progress bar style")?,
     );
-    let reader = Reader::<Exchange>::open(traffic, opts)?;
+    let reader =
+        Reader::<Exchange>::from_reader(traffic.display().to_string(), bar.wrap_read(file), opts)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut stream =
         FeatureStream::start(reader, workers).context("starting the analysis threads")?;
@@ -132,7 +137,7 @@ pub fn analyze(
         engine.observe_features(features);
         n += 1;
         if n % 65_536 == 0 {
-            bar.set_position(n);
+            bar.set_message(format!("{n} exchanges"));
         }
     }
     bar.finish_and_clear();
