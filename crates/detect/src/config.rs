@@ -48,6 +48,8 @@ pub struct Config {
     pub pivot_window_ms: i64,
     /// See `pivot_window_ms`.
     pub min_pivot_share: f32,
+    /// Minutes of activity shared by accounts count as synchrony evidence for this long (ms).
+    pub synchrony_window_ms: i64,
     /// Sign-ups within this window (ms) count as one burst.
     pub signup_bucket_ms: i64,
 }
@@ -69,6 +71,7 @@ impl Default for Config {
             new_account_ms: 14 * Timestamp::DAY,
             pivot_window_ms: 2 * Timestamp::DAY,
             min_pivot_share: 0.35,
+            synchrony_window_ms: 6 * Timestamp::HOUR,
             signup_bucket_ms: 2 * Timestamp::HOUR,
         }
     }

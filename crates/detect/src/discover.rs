@@ -96,6 +96,7 @@ enum Class {
     Network,
     Email,
     Client,
+    Timing,
 }
 
 impl Class {
@@ -107,6 +108,7 @@ impl Class {
             KeyKind::Signup => Class::Signup,
             KeyKind::Network => Class::Network,
             KeyKind::Client => Class::Client,
+            KeyKind::Minute => Class::Timing,
         }
     }
 
@@ -208,7 +210,10 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
         roots.dedup();
         // Phrasings are copied between actors far more than addresses and sign-up hours are
         // shared, so a shared wrapper or system prompt weighs a quarter of the rest.
-        let weight = if matches!(Class::of(key.0), Class::Content | Class::Client) {
+        let weight = if matches!(
+            Class::of(key.0),
+            Class::Content | Class::Client | Class::Timing
+        ) {
             1
         } else {
             UNIT
@@ -316,10 +321,12 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
         }
         by_link.push(top);
     }
+    // Timing ties clusters together but does not vouch for a single account: a legitimate
+    // burst (an evaluation run on a new model) can share minutes with a campaign.
     let tied = |k: u8| {
         let classes = KeyKind::ALL
             .iter()
-            .filter(|kind| k & kind.bit() != 0)
+            .filter(|kind| k & kind.bit() != 0 && **kind != KeyKind::Minute)
             .fold(0u8, |acc, kind| acc | Class::of(*kind).bit());
         classes & Class::Identity.bit() != 0 || classes.count_ones() >= 2
     };

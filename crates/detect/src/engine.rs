@@ -151,6 +151,15 @@ impl Engine {
                 ts,
             );
         }
+        let minute = ts.div_euclid(Timestamp::MINUTE);
+        self.index.add(
+            &self.cfg,
+            KeyKind::Minute,
+            crate::hash::mix(minute as u64),
+            || Timestamp::from_millis(minute * Timestamp::MINUTE).to_string(),
+            idx,
+            ts,
+        );
         if let Some((key, label)) = &f.client {
             self.index
                 .add(&self.cfg, KeyKind::Client, *key, || label.clone(), idx, ts);
@@ -361,7 +370,7 @@ impl Engine {
         let size_factor = 1.0 - 1.0 / size.max(1.0).sqrt();
         let diversity = group.evidence.len() as f32 / KeyKind::ALL.len() as f32;
         let score = (0.6 * mean + 0.25 * size_factor + 0.15 * diversity).clamp(0.0, 1.0);
-        let mut signals = evidence_signals(&group, self.cfg.signup_bucket_ms);
+        let mut signals = evidence_signals(&group, &self.cfg);
         if reqs > 0 {
             signals.push(Signal {
                 name: "content".into(),
@@ -460,6 +469,7 @@ fn link_reason(kind: KeyKind) -> Reason {
         KeyKind::Signup => Reason::SignupBurst,
         KeyKind::EmailDomain => Reason::SharedEmailDomain,
         KeyKind::Client => Reason::SharedClient,
+        KeyKind::Minute => Reason::SynchronizedTiming,
     }
 }
 
@@ -483,7 +493,7 @@ fn excerpt(text: &str) -> String {
 }
 
 /// Evidence lines a reviewer can check, one per kind of linking attribute.
-fn evidence_signals(group: &Group, signup_bucket_ms: i64) -> Vec<Signal> {
+fn evidence_signals(group: &Group, cfg: &Config) -> Vec<Signal> {
     let n = group.members.len();
     group
         .evidence
@@ -532,13 +542,23 @@ fn evidence_signals(group: &Group, signup_bucket_ms: i64) -> Vec<Signal> {
                         ev.values, ev.label, ev.largest
                     ),
                 ),
+                KeyKind::Minute => (
+                    "synchronized_timing",
+                    format!(
+                        "{} one-minute windows in the last {} h in which members sent most of the requests; the busiest, from {}, {} accounts",
+                        ev.values,
+                        cfg.synchrony_window_ms / Timestamp::HOUR,
+                        ev.label,
+                        ev.largest
+                    ),
+                ),
                 KeyKind::Signup => (
                     "signup_burst",
                     format!(
                         "{} sign-up bursts; {} accounts created within {} h from {}",
                         ev.values,
                         ev.largest,
-                        signup_bucket_ms / Timestamp::HOUR,
+                        cfg.signup_bucket_ms / Timestamp::HOUR,
                         ev.label
                     ),
                 ),

@@ -31,10 +31,13 @@ pub(crate) enum KeyKind {
     EmailDomain,
     /// A client build: user agent and TLS JA4 fingerprint together.
     Client,
+    /// A minute of stream time: accounts active in the same minutes, again and again, are
+    /// driven by one controller (SynchroTrap-style synchrony).
+    Minute,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 7] = [
+    pub const ALL: [KeyKind; 8] = [
         KeyKind::Template,
         KeyKind::SystemPrompt,
         KeyKind::Payment,
@@ -42,6 +45,7 @@ impl KeyKind {
         KeyKind::Signup,
         KeyKind::EmailDomain,
         KeyKind::Client,
+        KeyKind::Minute,
     ];
 
     /// One bit per kind, for per-member sets of kinds.
@@ -148,6 +152,17 @@ impl KeyIndex {
     pub fn purge(&mut self, cfg: &Config, now: i64) {
         let ttl = cfg.singleton_ttl_ms;
         self.single.retain(|_, one| now - one.last_seen <= ttl);
+        // Minutes are evidence only while recent; the list keeps its order.
+        let window = cfg.synchrony_window_ms;
+        let before = self.shared.len();
+        self.shared
+            .retain(|((kind, _), e)| *kind != KeyKind::Minute || now - e.last_seen <= window);
+        if self.shared.len() != before {
+            self.position.clear();
+            for (i, (k, _)) in self.shared.iter().enumerate() {
+                self.position.insert(*k, i);
+            }
+        }
     }
 
     /// Attributes shared by at least two accounts, in the order they became shared.
@@ -214,6 +229,24 @@ mod tests {
         assert_eq!(e.total, 4);
         assert_eq!(&*e.label, "");
         assert_eq!(e.last_seen, 5);
+    }
+
+    #[test]
+    fn purge_forgets_minutes_outside_the_synchrony_window() {
+        let cfg = Config::default();
+        let mut idx = KeyIndex::default();
+        for (key, t) in [(1u64, 0i64), (2, cfg.synchrony_window_ms)] {
+            idx.add(&cfg, KeyKind::Minute, key, String::new, 1, t);
+            idx.add(&cfg, KeyKind::Minute, key, String::new, 2, t);
+        }
+        idx.add(&cfg, KeyKind::Payment, 3, String::new, 1, 0);
+        idx.add(&cfg, KeyKind::Payment, 3, String::new, 2, 0);
+        idx.purge(&cfg, cfg.synchrony_window_ms + 1);
+        let kept: Vec<_> = idx.shared().map(|(k, _)| *k).collect();
+        assert_eq!(kept, vec![(KeyKind::Minute, 2), (KeyKind::Payment, 3)]);
+        // Positions were rebuilt: adding to a kept key still finds it.
+        idx.add(&cfg, KeyKind::Payment, 3, String::new, 4, 5);
+        assert_eq!(idx.shared().last().map(|(_, e)| e.total), Some(3));
     }
 
     #[test]

@@ -45,11 +45,14 @@ pub enum Reason {
     /// Its client build (user agent with TLS JA4 fingerprint) is shared with other accounts of
     /// its campaign and few others.
     SharedClient,
+    /// It sends requests in the same minutes as other accounts of its campaign, again and
+    /// again (a controller dispatching waves).
+    SynchronizedTiming,
 }
 
 impl Reason {
     /// Every reason, in output order.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::CampaignMember,
         Reason::SharedTemplate,
         Reason::SharedPayment,
@@ -57,6 +60,7 @@ impl Reason {
         Reason::SharedNetwork,
         Reason::SharedClient,
         Reason::SignupBurst,
+        Reason::SynchronizedTiming,
         Reason::SharedSystemPrompt,
         Reason::ModelPivot,
         Reason::CotElicitation,
@@ -89,6 +93,7 @@ impl Reason {
             Reason::SharedEmailDomain => "shared_email_domain",
             Reason::ModelPivot => "model_pivot",
             Reason::SharedClient => "shared_client",
+            Reason::SynchronizedTiming => "synchronized_timing",
         }
     }
 
@@ -111,6 +116,7 @@ impl Reason {
             Reason::CampaignMember => "It belongs to a detected campaign.",
             Reason::SharedEmailDomain => "Its e-mail domain is shared with other accounts of its campaign and few others (a throwaway or shell-company domain, not a mail provider).",
             Reason::SharedClient => "Its client build (user agent with TLS JA4 fingerprint) is shared with other accounts of its campaign and few others.",
+            Reason::SynchronizedTiming => "It sends requests in the same minutes as other accounts of its campaign, again and again (a controller dispatching waves).",
             Reason::ModelPivot => "It moved much of its traffic to a newly released model within days of the release.",
         }
     }
