@@ -492,6 +492,14 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// "N <what> used mostly by members; the <which>, <label>, by M accounts".
+fn used_mostly_by_members(ev: &crate::discover::Evidence, what: &str, which: &str) -> String {
+    format!(
+        "{} {what} used mostly by members; the {which}, {}, by {} accounts",
+        ev.values, ev.label, ev.largest
+    )
+}
+
 /// Evidence lines a reviewer can check, one per kind of linking attribute.
 fn evidence_signals(group: &Group, cfg: &Config) -> Vec<Signal> {
     let n = group.members.len();
@@ -521,27 +529,9 @@ fn evidence_signals(group: &Group, cfg: &Config) -> Vec<Signal> {
                         ev.values, ev.label, ev.largest
                     ),
                 ),
-                KeyKind::Network => (
-                    "shared_network",
-                    format!(
-                        "{} address blocks used mostly by members; the busiest, {}, by {} accounts",
-                        ev.values, ev.label, ev.largest
-                    ),
-                ),
-                KeyKind::EmailDomain => (
-                    "shared_email_domain",
-                    format!(
-                        "{} e-mail domains used mostly by members; the largest, {}, by {} accounts",
-                        ev.values, ev.label, ev.largest
-                    ),
-                ),
-                KeyKind::Client => (
-                    "shared_client",
-                    format!(
-                        "{} client builds (user agent / TLS JA4) used mostly by members; the commonest, {}, by {} accounts",
-                        ev.values, ev.label, ev.largest
-                    ),
-                ),
+                KeyKind::Network => ("shared_network", used_mostly_by_members(ev, "address blocks", "busiest")),
+                KeyKind::EmailDomain => ("shared_email_domain", used_mostly_by_members(ev, "e-mail domains", "largest")),
+                KeyKind::Client => ("shared_client", used_mostly_by_members(ev, "client builds (user agent / TLS JA4)", "commonest")),
                 KeyKind::Minute => (
                     "synchronized_timing",
                     format!(
