@@ -13,7 +13,9 @@
 //! (b) the analysis as `moat analyze` runs it: reader thread, feature extraction on
 //!     `available_parallelism` worker threads, engine fold on this thread, detections built;
 //! (c) the same analysis on one thread (`Engine::observe` per exchange), for reference;
-//! and the ratios (b)/(a) and (b)/(c), then the process's peak resident memory.
+//! and the ratios (b)/(a) and (b)/(c), then the process's peak resident memory; last
+//! (d) the engine alone: features computed beforehand and held in memory, only the fold timed
+//! (`MOAT_BENCH_ONLY=engine` runs only this one, e.g. under a profiler).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -96,6 +98,24 @@ fn sequential(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), Box
     Ok((n, start.elapsed().as_secs_f64()))
 }
 
+/// The engine alone: features computed beforehand (kept in memory), then only the fold and
+/// the detections timed; the per-event cost the gateway pays on its engine thread.
+fn engine_only(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), BoxError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let reader = Reader::<Exchange>::open(traffic, ReadOptions::default())?;
+    let mut stream = features::FeatureStream::start(reader, workers)?;
+    let all = stream.by_ref().collect::<Result<Vec<_>, _>>()?;
+    stream.finish();
+    let mut engine = engine(accounts)?;
+    let n = all.len() as u64;
+    let start = Instant::now();
+    for f in all {
+        engine.observe_features(f);
+    }
+    std::hint::black_box(engine.finish());
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -139,6 +159,14 @@ fn main() -> Result<(), BoxError> {
             }
         };
     println!("input: {}", traffic.display());
+    if std::env::var("MOAT_BENCH_ONLY").as_deref() == Ok("engine") {
+        let (n, d) = best_of(runs, || engine_only(&traffic, accounts.as_deref()))?;
+        println!(
+            "(d) engine fold alone {n} exchanges in {d:.2} s: {:.0} exchanges/s (features precomputed)",
+            n as f64 / d
+        );
+        return Ok(());
+    }
     let (n, a) = best_of(runs, || bare(&traffic))?;
     println!(
         "(a) bare parse        {n} exchanges in {a:.2} s: {:.0} exchanges/s",
@@ -162,5 +190,11 @@ fn main() -> Result<(), BoxError> {
     if let Some(rss) = peak_rss_mib() {
         println!("peak resident memory of this process: {rss:.0} MiB");
     }
+    // Last: it holds every exchange's features in memory at once.
+    let (n, d) = best_of(runs, || engine_only(&traffic, accounts.as_deref()))?;
+    println!(
+        "(d) engine fold alone {n} exchanges in {d:.2} s: {:.0} exchanges/s (features precomputed)",
+        n as f64 / d
+    );
     Ok(())
 }

@@ -143,40 +143,31 @@ pub(crate) struct Evidence {
 }
 
 /// An attribute, its entry, and the candidates it links.
-type Link<'a> = (&'a (KeyKind, u64), &'a KeyEntry, Vec<u32>);
+type Link<'a> = ((KeyKind, u64), &'a KeyEntry, Vec<u32>);
 
 /// The shared attributes that may link candidates: used mostly by candidates, and (for
-/// wrappers) reused by the accounts that send them, since a question copied from a public
-/// dataset is sent once by each of many accounts while a script's wrapper is sent again and
-/// again.
+/// wrappers) reused by the accounts that send them (see [`KeyKind::min_uses`]). The index
+/// keeps each attribute's candidate count current, so only the attributes that qualify are
+/// walked.
+#[inline(never)] // once per pass; a frame of its own in profiles
 fn links<'a>(cfg: &Config, index: &'a KeyIndex, candidate: &[bool]) -> Vec<Link<'a>> {
     let mut out = Vec::new();
-    for (key, entry) in index.shared() {
-        let min_uses = if key.0 == KeyKind::Template { 2 } else { 1 };
-        if min_uses == 2 && entry.reused < 2 {
-            continue;
-        }
-        let is_cand = |(&a, &u): (&u32, &u16)| {
-            u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
-        };
-        // Count first: most attributes do not qualify, and allocate nothing.
-        let count = entry
-            .members
-            .iter()
-            .zip(&entry.uses)
-            .filter(|&p| is_cand(p))
-            .count();
+    for (kind, value, entry) in index.shared() {
+        let count = entry.candidates;
         if count < 2 || (count as f32) < cfg.min_suspicious_share * entry.total as f32 {
             continue;
         }
+        let min_uses = kind.min_uses();
         let cands: Vec<u32> = entry
             .members
             .iter()
             .zip(&entry.uses)
-            .filter(|&p| is_cand(p))
+            .filter(|&(&a, &u)| {
+                u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
+            })
             .map(|(&a, _)| a)
             .collect();
-        out.push((key, entry, cands));
+        out.push(((kind, value), entry, cands));
     }
     out
 }
@@ -194,20 +185,26 @@ const UNIT: u32 = 4;
 /// With `mutual` false only small clusters join partners: after a round, a merged campaign's
 /// internal ties no longer count, so comparing two merged campaigns by their strongest
 /// remaining ties would tie them to each other.
-fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool) -> UnionFind {
+#[inline(never)]
+/// `link_roots[i]` holds the distinct clusters (roots in `uf`) of `links[i]`'s candidates,
+/// sorted.
+fn merge_round(
+    cfg: &Config,
+    links: &[Link<'_>],
+    link_roots: &[Vec<u32>],
+    uf: &UnionFind,
+    mutual: bool,
+) -> UnionFind {
     // Count the distinct attributes each pair of clusters shares.
     let mut pairs: HashMap<(u32, u32), u32> = HashMap::default();
     // How many attributes each cluster shares at all (with other clusters or within itself).
-    let mut touching: HashMap<u32, u32> = HashMap::default();
-    let mut roots: Vec<u32> = Vec::new();
-    for (key, _, cands) in links {
+    // (Indexed by root: roots are account indices.)
+    let mut touching: Vec<u32> = vec![0; uf.parent.len()];
+    let mut spread: Vec<u32> = Vec::new();
+    for ((key, _, _), roots) in links.iter().zip(link_roots) {
         if Class::of(key.0) == Class::Identity {
             continue;
         }
-        roots.clear();
-        roots.extend(cands.iter().map(|&a| uf.find(a)));
-        roots.sort_unstable();
-        roots.dedup();
         // Phrasings are copied between actors far more than addresses and sign-up hours are
         // shared, so a shared wrapper or system prompt weighs a quarter of the rest.
         let weight = if matches!(
@@ -218,8 +215,10 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
         } else {
             UNIT
         };
-        for &r in &roots {
-            *touching.entry(r).or_default() += weight;
+        for &r in roots {
+            if let Some(t) = touching.get_mut(r as usize) {
+                *t += weight;
+            }
         }
         let m = roots.len();
         if m < 2 {
@@ -236,25 +235,28 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
                 }
             }
         } else {
-            roots.sort_unstable_by_key(|&r| crate::hash::mix(key.1 ^ u64::from(r)));
+            spread.clear();
+            spread.extend_from_slice(roots);
+            spread.sort_unstable_by_key(|&r| crate::hash::mix(key.1 ^ u64::from(r)));
             for i in 0..m {
                 for d in 1..=SPREAD_PARTNERS {
-                    add(roots[i], roots[(i + d) % m]);
+                    add(spread[i], spread[(i + d) % m]);
                 }
             }
         }
     }
     // Each cluster's strongest tie, and the partner it goes to (ties: the lower root).
-    let mut best: HashMap<u32, (u32, u32)> = HashMap::default();
+    let mut best: Vec<(u32, u32)> = vec![(0, u32::MAX); uf.parent.len()];
     for (&(a, b), &count) in &pairs {
         for (x, y) in [(a, b), (b, a)] {
-            let slot = best.entry(x).or_insert((0, u32::MAX));
-            if count > slot.0 || (count == slot.0 && y < slot.1) {
-                *slot = (count, y);
+            if let Some(slot) = best.get_mut(x as usize) {
+                if count > slot.0 || (count == slot.0 && y < slot.1) {
+                    *slot = (count, y);
+                }
             }
         }
     }
-    let strength = |x: u32| best.get(&x).map_or(0, |b| b.0);
+    let strength = |x: u32| best.get(x as usize).map_or(0, |b| b.0);
     let mut merged = uf.clone();
     for (&(a, b), &count) in &pairs {
         if count < cfg.min_shared_attributes * UNIT {
@@ -265,9 +267,9 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
         // own) merge only by the mutual rule.
         let joins = |x: u32, y: u32| {
             (uf.size_of(x) as usize) < cfg.min_campaign_size
-                && best.get(&x).is_some_and(|&(_, p)| p == y)
+                && best.get(x as usize).is_some_and(|&(_, p)| p == y)
                 && count as f32
-                    >= cfg.min_relative_tie * touching.get(&x).copied().unwrap_or(0) as f32
+                    >= cfg.min_relative_tie * touching.get(x as usize).copied().unwrap_or(0) as f32
         };
         let nearest = joins(a, b) || joins(b, a);
         let strong = mutual
@@ -280,10 +282,35 @@ fn merge_round(cfg: &Config, links: &[Link<'_>], mut uf: UnionFind, mutual: bool
     merged
 }
 
+/// The distinct roots in `uf` of `accounts`, sorted. `seen` (one slot per account, all
+/// `u32::MAX`) marks roots already taken and is restored before returning: a link has far
+/// fewer clusters than candidates, so only the clusters are sorted.
+fn distinct_roots(uf: &mut UnionFind, accounts: &[u32], seen: &mut [u32]) -> Vec<u32> {
+    let mut roots = Vec::new();
+    for &a in accounts {
+        let r = uf.find(a);
+        if let Some(s) = seen.get_mut(r as usize) {
+            if *s == u32::MAX {
+                *s = 0;
+                roots.push(r);
+            }
+        }
+    }
+    for &r in &roots {
+        if let Some(s) = seen.get_mut(r as usize) {
+            *s = u32::MAX;
+        }
+    }
+    roots.sort_unstable();
+    roots
+}
+
 /// Groups the candidates (`candidate[i]` for account `i`) linked through shared attributes;
 /// see the module documentation for the rules.
-pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Vec<Group> {
+pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<Group> {
     let n = candidate.len();
+    index.set_candidates(candidate);
+    let index: &KeyIndex = index;
     let links = links(cfg, index, candidate);
     // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
@@ -293,30 +320,57 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
         }
     }
     // Two rounds: established clusters merge first, then lone accounts and small clusters
-    // see the merged campaigns whole when they pick their strongest partner.
-    let uf = merge_round(cfg, &links, uf, true);
-    let mut uf = merge_round(cfg, &links, uf, false);
+    // see the merged campaigns whole when they pick their strongest partner. Each round sees
+    // every link as the distinct clusters it touches (payment links tie on their own).
+    let mut seen = vec![u32::MAX; n];
+    let mut roots: Vec<Vec<u32>> = links
+        .iter()
+        .map(|(key, _, cands)| {
+            if Class::of(key.0) == Class::Identity {
+                Vec::new()
+            } else {
+                distinct_roots(&mut uf, cands, &mut seen)
+            }
+        })
+        .collect();
+    let mut uf = merge_round(cfg, &links, &roots, &uf, true);
+    for r in &mut roots {
+        *r = distinct_roots(&mut uf, r, &mut seen);
+    }
+    let uf = merge_round(cfg, &links, &roots, &uf, false);
+    drop(roots);
+    // Every account's group, looked up once.
+    let mut uf = uf;
+    let group_of: Vec<u32> = (0..n as u32).map(|a| uf.find(a)).collect();
+    let group = |a: u32| group_of.get(a as usize).copied().unwrap_or(a);
     // Each member's own ties to the rest of its group.
     let mut kinds = vec![0u8; n];
-    // For each link, its candidates by group root, and the root holding most of them.
+    // For each link, the group holding most of its candidates (ties: the lower root) and how
+    // many; `count[g]` counts a link's candidates in group `g` (zeroed after each link).
     let mut by_link: Vec<Option<(u32, u32)>> = Vec::with_capacity(links.len());
-    let mut pairs_buf: Vec<(u32, u32)> = Vec::new();
+    let mut count = vec![0u32; n];
     for (key, _, cands) in &links {
-        pairs_buf.clear();
-        pairs_buf.extend(cands.iter().map(|&a| (uf.find(a), a)));
-        pairs_buf.sort_unstable();
+        for &a in cands {
+            if let Some(c) = count.get_mut(group(a) as usize) {
+                *c += 1;
+            }
+        }
         let mut top: Option<(u32, u32)> = None;
-        for run in pairs_buf.chunk_by(|x, y| x.0 == y.0) {
-            let (root, count) = (run[0].0, run.len() as u32);
-            if count >= 2 {
-                for &(_, a) in run {
-                    if let Some(k) = kinds.get_mut(a as usize) {
-                        *k |= key.0.bit();
-                    }
+        for &a in cands {
+            let root = group(a);
+            let c = count.get(root as usize).copied().unwrap_or(0);
+            if c >= 2 {
+                if let Some(k) = kinds.get_mut(a as usize) {
+                    *k |= key.0.bit();
                 }
             }
-            if top.is_none_or(|(_, c)| count > c) {
-                top = Some((root, count));
+            if top.is_none_or(|(r, t)| c > t || (c == t && root < r)) {
+                top = Some((root, c));
+            }
+        }
+        for &a in cands {
+            if let Some(c) = count.get_mut(group(a) as usize) {
+                *c = 0;
             }
         }
         by_link.push(top);
@@ -333,7 +387,7 @@ pub(crate) fn discover(cfg: &Config, index: &KeyIndex, candidate: &[bool]) -> Ve
     let mut members: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for a in 0..n as u32 {
         if candidate[a as usize] && tied(kinds[a as usize]) {
-            members.entry(uf.find(a)).or_default().push(a);
+            members.entry(group(a)).or_default().push(a);
         }
     }
     let mut by_root: BTreeMap<u32, Group> = members
@@ -394,7 +448,7 @@ mod tests {
     #[test]
     fn a_cluster_and_a_lone_account_with_two_classes_of_ties_merge() {
         let cfg = Config::default();
-        let idx = index(
+        let mut idx = index(
             &cfg,
             &[
                 (KeyKind::Payment, 1, &[0, 1, 2]),
@@ -406,7 +460,7 @@ mod tests {
             ],
         );
         let candidate = [true, true, true, true, false, false, false];
-        let groups = discover(&cfg, &idx, &candidate);
+        let groups = discover(&cfg, &mut idx, &candidate);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].members, vec![0, 1, 2, 3]);
         assert_eq!(
@@ -421,7 +475,7 @@ mod tests {
     #[test]
     fn content_never_merges_two_established_groups() {
         let cfg = Config::default();
-        let idx = index(
+        let mut idx = index(
             &cfg,
             &[
                 (KeyKind::Payment, 1, &[0, 1, 2]),
@@ -430,7 +484,7 @@ mod tests {
                 (KeyKind::Template, 3, &[2, 3, 6]),
             ],
         );
-        let groups = discover(&cfg, &idx, &[true; 7]);
+        let groups = discover(&cfg, &mut idx, &[true; 7]);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].members, vec![0, 1, 2]);
         assert_eq!(groups[1].members, vec![3, 4, 5]);
@@ -439,7 +493,7 @@ mod tests {
     #[test]
     fn a_lone_account_sending_a_campaign_wrapper_is_not_a_member() {
         let cfg = Config::default();
-        let idx = index(
+        let mut idx = index(
             &cfg,
             &[
                 (KeyKind::Payment, 1, &[0, 1, 2]),
@@ -448,7 +502,7 @@ mod tests {
                 (KeyKind::Template, 4, &[0, 1, 2, 3, 4]),
             ],
         );
-        let groups = discover(&cfg, &idx, &[true; 5]);
+        let groups = discover(&cfg, &mut idx, &[true; 5]);
         assert_eq!(groups.len(), 1);
         // 3 shares a sign-up window, an address block and a wrapper; 4 only the wrapper.
         assert_eq!(groups[0].members, vec![0, 1, 2, 3]);
@@ -488,8 +542,8 @@ mod tests {
             .iter()
             .map(|(k, v, a)| (*k, *v, a.as_slice()))
             .collect();
-        let idx = index(&cfg, &borrowed);
-        let groups = discover(&cfg, &idx, &[true; 12]);
+        let mut idx = index(&cfg, &borrowed);
+        let groups = discover(&cfg, &mut idx, &[true; 12]);
         let members: Vec<_> = groups.iter().map(|g| g.members.clone()).collect();
         assert_eq!(
             members,
@@ -504,14 +558,14 @@ mod tests {
         for a in 0..5 {
             idx.add(&cfg, KeyKind::Template, 9, String::new, a, 0);
         }
-        assert!(discover(&cfg, &idx, &[true; 5]).is_empty());
+        assert!(discover(&cfg, &mut idx, &[true; 5]).is_empty());
     }
 
     #[test]
     fn small_groups_are_not_campaigns() {
         let cfg = Config::default();
-        let idx = index(&cfg, &[(KeyKind::Payment, 1, &[0, 1])]);
-        assert!(discover(&cfg, &idx, &[true, true]).is_empty());
+        let mut idx = index(&cfg, &[(KeyKind::Payment, 1, &[0, 1])]);
+        assert!(discover(&cfg, &mut idx, &[true, true]).is_empty());
     }
 
     #[test]

@@ -243,6 +243,7 @@ impl Engine {
 
     /// Links candidates, updates campaigns and flags, at stream time `ts` (the `ts` of the
     /// exchange being processed, which discovery has not seen yet).
+    #[inline(never)] // once per pass; a frame of its own in profiles
     fn run_discovery(&mut self, ts: i64) {
         self.stats.discoveries += 1;
         self.index.purge(&self.cfg, ts);
@@ -257,7 +258,7 @@ impl Engine {
                 a.is_candidate(cfg) || a.flagged_at.is_some()
             })
             .collect();
-        let mut groups = discover(&self.cfg, &self.index, &candidate);
+        let mut groups = discover(&self.cfg, &mut self.index, &candidate);
         // A handful of requests is not a harvest, however the senders are tied together.
         groups.retain(|g| {
             let requests: u64 = g

@@ -4,13 +4,16 @@
 //!
 //! Bounded: each attribute remembers at most `max_members_per_key` accounts (it keeps
 //! counting beyond that), and attributes used by a single account are forgotten after
-//! `singleton_ttl_ms` of stream time, so the index holds roughly one day of unique
+//! `singleton_ttl_ms` of stream time (checked every eighth of that), so the index holds roughly one day of unique
 //! attributes plus the shared ones. Not where links are judged: `discover` decides which
 //! shared attributes mean coordination.
 
 /// Fast hashing, seeded per process so crafted keys cannot collide on purpose; no output
 /// depends on map order.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 
 use crate::Config;
 
@@ -48,6 +51,17 @@ impl KeyKind {
         KeyKind::Minute,
     ];
 
+    /// Uses by one account before an attribute of this kind can link it: a wrapper must be
+    /// reused (a question copied from a public dataset is sent once by each of many
+    /// accounts, while a script's wrapper is sent again and again); anything else once.
+    pub fn min_uses(self) -> u16 {
+        if self == KeyKind::Template {
+            2
+        } else {
+            1
+        }
+    }
+
     /// One bit per kind, for per-member sets of kinds.
     pub fn bit(self) -> u8 {
         1 << (self as u8)
@@ -74,6 +88,12 @@ pub(crate) struct KeyEntry {
     /// Display form of the attribute for evidence (e.g. "203.0.113.0/24", a wrapper sentence),
     /// recorded when a second account uses it.
     pub label: Box<str>,
+    /// Members that are candidates (as of the latest [`KeyIndex::set_candidates`]) and have
+    /// used the attribute at least [`KeyKind::min_uses`] times. Kept up to date as the
+    /// attribute is used and as accounts become or stop being candidates, so that discovery
+    /// finds the attributes that link candidates without walking every member of every
+    /// attribute (not maintained for minutes, which discovery counts afresh).
+    pub candidates: u32,
 }
 
 /// An attribute seen by one account so far.
@@ -84,14 +104,39 @@ struct Single {
     last_seen: i64,
 }
 
-/// The attribute index: attributes of one account in a small map that is purged, attributes
-/// shared by several accounts in a list kept in the order they became shared (deterministic,
-/// and cheap for discovery to walk).
+/// Where an attribute lives.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Used by one account so far.
+    Single(Single),
+    /// Shared: `shared[i]`.
+    Shared(usize),
+    /// A shared minute: `minutes[seq - first_minute]`.
+    Minute(u64),
+}
+
+/// The attribute index: one map from attribute to where it lives (one lookup per use);
+/// attributes of one account inline in the map, purged now and then; shared attributes in
+/// a list kept in the order they became shared (deterministic, and cheap for discovery to
+/// walk), and shared minutes, which expire, in a queue of their own so that expiring them
+/// moves nothing else.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    single: HashMap<(KeyKind, u64), Single>,
+    slots: HashMap<(KeyKind, u64), Slot>,
     shared: Vec<((KeyKind, u64), KeyEntry)>,
-    position: HashMap<(KeyKind, u64), usize>,
+    /// Shared minutes, oldest first: a minute becomes shared during itself, and time only
+    /// moves forward.
+    minutes: VecDeque<(u64, KeyEntry)>,
+    /// Sequence number of `minutes[0]`.
+    first_minute: u64,
+    /// Stream time of the next purge of single-account attributes.
+    next_single_purge: Option<i64>,
+    /// Which accounts are candidates, as of the latest [`KeyIndex::set_candidates`].
+    candidate: Vec<bool>,
+    /// For each account, the positions in `shared` of the attributes it is a member of
+    /// (minutes excepted): the attributes whose candidate counts change when it becomes or
+    /// stops being a candidate.
+    of_account: Vec<Vec<u32>>,
 }
 
 impl KeyIndex {
@@ -106,79 +151,195 @@ impl KeyIndex {
         now: i64,
     ) {
         let k = (kind, key);
-        if let Some(&pos) = self.position.get(&k) {
-            if let Some((_, e)) = self.shared.get_mut(pos) {
-                e.add(cfg, account, now);
+        let slot = match self.slots.entry(k) {
+            Entry::Vacant(v) => {
+                v.insert(Slot::Single(Single {
+                    account,
+                    uses: 1,
+                    last_seen: now,
+                }));
+                return;
             }
-            return;
-        }
-        match self.single.get_mut(&k) {
-            None => {
-                self.single.insert(
-                    k,
-                    Single {
-                        account,
-                        uses: 1,
-                        last_seen: now,
-                    },
-                );
+            Entry::Occupied(o) => o.into_mut(),
+        };
+        let first = match slot {
+            Slot::Shared(pos) => {
+                let pos = *pos;
+                if let Some((_, e)) = self.shared.get_mut(pos) {
+                    let change = e.add(cfg, account, now, kind.min_uses());
+                    self.counted(pos, account, change);
+                }
+                return;
             }
-            Some(one) if one.account == account => {
+            Slot::Minute(seq) => {
+                let at = seq.wrapping_sub(self.first_minute) as usize;
+                if let Some((_, e)) = self.minutes.get_mut(at) {
+                    e.add(cfg, account, now, kind.min_uses());
+                }
+                return;
+            }
+            Slot::Single(one) if one.account == account => {
                 one.uses = one.uses.saturating_add(1);
                 one.last_seen = now;
+                return;
             }
-            Some(one) => {
-                // A second account: the attribute is shared from now on. Its label is taken
-                // now, from this use; most attributes are never shared and keep no text.
-                let first = *one;
-                self.single.remove(&k);
-                let mut entry = KeyEntry {
-                    members: vec![first.account],
-                    uses: vec![first.uses],
-                    reused: u32::from(first.uses >= 2),
-                    total: 1,
-                    newest: first.account,
-                    last_seen: first.last_seen,
-                    label: label().into_boxed_str(),
+            Slot::Single(one) => *one,
+        };
+        // A second account: the attribute is shared from now on. Its label is taken now, from
+        // this use; most attributes are never shared and keep no text.
+        let mut entry = KeyEntry {
+            members: vec![first.account],
+            uses: vec![first.uses],
+            reused: u32::from(first.uses >= 2),
+            total: 1,
+            newest: first.account,
+            last_seen: first.last_seen,
+            label: label().into_boxed_str(),
+            candidates: 0,
+        };
+        let change = entry.add(cfg, account, now, kind.min_uses());
+        if kind == KeyKind::Minute {
+            *slot = Slot::Minute(self.first_minute + self.minutes.len() as u64);
+            self.minutes.push_back((key, entry));
+        } else {
+            let pos = self.shared.len();
+            *slot = Slot::Shared(pos);
+            self.shared.push((k, entry));
+            let first_change = Change {
+                joined: true,
+                qualified: first.uses >= kind.min_uses(),
+            };
+            self.counted(pos, first.account, first_change);
+            self.counted(pos, account, change);
+        }
+    }
+
+    /// Books a use of `shared[pos]` by `account`: its membership and candidate count.
+    fn counted(&mut self, pos: usize, account: u32, change: Change) {
+        if change.joined {
+            if let Some(list) = self.of_account.get_mut(account as usize) {
+                list.push(pos as u32);
+            } else {
+                self.of_account.resize_with(account as usize + 1, Vec::new);
+                if let Some(list) = self.of_account.get_mut(account as usize) {
+                    list.push(pos as u32);
+                }
+            }
+        }
+        if change.qualified
+            && self
+                .candidate
+                .get(account as usize)
+                .copied()
+                .unwrap_or(false)
+        {
+            if let Some((_, e)) = self.shared.get_mut(pos) {
+                e.candidates += 1;
+            }
+        }
+    }
+
+    /// Sets which accounts are candidates (`candidate[i]` for account `i`; accounts beyond
+    /// are not) and updates the candidate counts of the attributes of those that changed,
+    /// and of every minute.
+    pub fn set_candidates(&mut self, candidate: &[bool]) {
+        let n = candidate.len().max(self.candidate.len());
+        for a in 0..n {
+            let was = self.candidate.get(a).copied().unwrap_or(false);
+            let is = candidate.get(a).copied().unwrap_or(false);
+            if was == is {
+                continue;
+            }
+            let Some(list) = self.of_account.get(a) else {
+                continue;
+            };
+            for &pos in list {
+                let Some(((kind, _), e)) = self.shared.get_mut(pos as usize) else {
+                    continue;
                 };
-                entry.add(cfg, account, now);
-                self.position.insert(k, self.shared.len());
-                self.shared.push((k, entry));
+                let qualified = e
+                    .members
+                    .binary_search(&(a as u32))
+                    .ok()
+                    .and_then(|at| e.uses.get(at))
+                    .is_some_and(|&u| u >= kind.min_uses());
+                if qualified {
+                    if is {
+                        e.candidates += 1;
+                    } else {
+                        e.candidates = e.candidates.saturating_sub(1);
+                    }
+                }
             }
+        }
+        self.candidate.clear();
+        self.candidate.extend_from_slice(candidate);
+        for (_, e) in &mut self.minutes {
+            e.candidates = e
+                .members
+                .iter()
+                .zip(&e.uses)
+                .filter(|&(&a, &u)| {
+                    u >= KeyKind::Minute.min_uses()
+                        && candidate.get(a as usize).copied().unwrap_or(false)
+                })
+                .count() as u32;
         }
     }
 
-    /// Forgets attributes of a single account unused for the configured time.
+    /// Forgets shared minutes older than the synchrony window, and (every eighth of their
+    /// time to live) attributes of a single account unused for that long.
     pub fn purge(&mut self, cfg: &Config, now: i64) {
-        let ttl = cfg.singleton_ttl_ms;
-        self.single.retain(|_, one| now - one.last_seen <= ttl);
-        // Minutes are evidence only while recent; the list keeps its order.
         let window = cfg.synchrony_window_ms;
-        let before = self.shared.len();
-        self.shared
-            .retain(|((kind, _), e)| *kind != KeyKind::Minute || now - e.last_seen <= window);
-        if self.shared.len() != before {
-            self.position.clear();
-            for (i, (k, _)) in self.shared.iter().enumerate() {
-                self.position.insert(*k, i);
+        while let Some((key, e)) = self.minutes.front() {
+            if now - e.last_seen <= window {
+                break;
             }
+            self.slots.remove(&(KeyKind::Minute, *key));
+            self.minutes.pop_front();
+            self.first_minute += 1;
+        }
+        let ttl = cfg.singleton_ttl_ms;
+        if now >= self.next_single_purge.unwrap_or(now) {
+            self.slots.retain(|_, slot| match slot {
+                Slot::Single(one) => now - one.last_seen <= ttl,
+                Slot::Shared(_) | Slot::Minute(_) => true,
+            });
+            self.next_single_purge = Some(now + (ttl / 8).max(1));
         }
     }
 
-    /// Attributes shared by at least two accounts, in the order they became shared.
-    pub fn shared(&self) -> impl Iterator<Item = (&(KeyKind, u64), &KeyEntry)> {
-        self.shared.iter().map(|(k, e)| (k, e))
+    /// Attributes shared by at least two accounts: the non-minute ones in the order they
+    /// became shared, then the minutes in time order.
+    pub fn shared(&self) -> impl Iterator<Item = (KeyKind, u64, &KeyEntry)> {
+        self.shared
+            .iter()
+            .map(|((kind, key), e)| (*kind, *key, e))
+            .chain(
+                self.minutes
+                    .iter()
+                    .map(|(key, e)| (KeyKind::Minute, *key, e)),
+            )
     }
 
     /// Number of attributes held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.single.len() + self.shared.len()
+        self.slots.len()
     }
 }
 
+/// What one use changed about an attribute's member.
+#[derive(Debug, Clone, Copy, Default)]
+struct Change {
+    /// The account became a member.
+    joined: bool,
+    /// The member's uses reached the kind's minimum.
+    qualified: bool,
+}
+
 impl KeyEntry {
-    fn add(&mut self, cfg: &Config, account: u32, now: i64) {
+    fn add(&mut self, cfg: &Config, account: u32, now: i64, min_uses: u16) -> Change {
         self.last_seen = self.last_seen.max(now);
         match self.members.binary_search(&account) {
             Ok(at) => {
@@ -187,6 +348,10 @@ impl KeyEntry {
                     if *u == 2 {
                         self.reused += 1;
                     }
+                    return Change {
+                        joined: false,
+                        qualified: *u == min_uses,
+                    };
                 }
             }
             Err(at) => {
@@ -195,6 +360,10 @@ impl KeyEntry {
                     self.uses.insert(at, 1);
                     self.total = self.total.saturating_add(1);
                     self.newest = self.newest.max(account);
+                    return Change {
+                        joined: true,
+                        qualified: min_uses <= 1,
+                    };
                 } else if account > self.newest {
                     // Beyond the cap only accounts newer than every one counted so far are
                     // counted: they cannot have been counted already (indices grow with first
@@ -204,6 +373,7 @@ impl KeyEntry {
                 }
             }
         }
+        Change::default()
     }
 }
 
@@ -223,7 +393,7 @@ mod tests {
         }
         let shared: Vec<_> = idx.shared().collect();
         assert_eq!(shared.len(), 1);
-        let e = shared[0].1;
+        let e = shared[0].2;
         assert_eq!(e.members, vec![1, 5, 7]);
         assert_eq!(e.uses, vec![1, 2, 1]);
         assert_eq!(e.total, 4);
@@ -242,11 +412,63 @@ mod tests {
         idx.add(&cfg, KeyKind::Payment, 3, String::new, 1, 0);
         idx.add(&cfg, KeyKind::Payment, 3, String::new, 2, 0);
         idx.purge(&cfg, cfg.synchrony_window_ms + 1);
-        let kept: Vec<_> = idx.shared().map(|(k, _)| *k).collect();
-        assert_eq!(kept, vec![(KeyKind::Minute, 2), (KeyKind::Payment, 3)]);
+        let kept: Vec<_> = idx.shared().map(|(k, v, _)| (k, v)).collect();
+        assert_eq!(kept, vec![(KeyKind::Payment, 3), (KeyKind::Minute, 2)]);
         // Positions were rebuilt: adding to a kept key still finds it.
         idx.add(&cfg, KeyKind::Payment, 3, String::new, 4, 5);
-        assert_eq!(idx.shared().last().map(|(_, e)| e.total), Some(3));
+        assert_eq!(idx.shared().next().map(|(_, _, e)| e.total), Some(3));
+    }
+
+    fn recount(kind: KeyKind, e: &KeyEntry, candidate: &[bool]) -> u32 {
+        e.members
+            .iter()
+            .zip(&e.uses)
+            .filter(|&(&a, &u)| u >= kind.min_uses() && candidate[a as usize])
+            .count() as u32
+    }
+
+    #[test]
+    fn candidate_counts_stay_equal_to_a_recount() {
+        let cfg = Config {
+            max_members_per_key: 6,
+            ..Config::default()
+        };
+        let mut idx = KeyIndex::default();
+        let mut candidate = vec![false; 12];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for step in 0..5_000i64 {
+            let kind = KeyKind::ALL[next(KeyKind::ALL.len() as u64) as usize];
+            // Few keys and accounts, so that keys become shared, hit the member cap and
+            // accounts flip often.
+            idx.add(&cfg, kind, next(6), String::new, next(12) as u32, step);
+            if step % 97 == 0 {
+                // Counts kept up to date between passes (minutes are recounted per pass).
+                for (kind, _, e) in idx.shared().filter(|(k, _, _)| *k != KeyKind::Minute) {
+                    assert_eq!(
+                        e.candidates,
+                        recount(kind, e, &candidate),
+                        "{kind:?} before step {step}"
+                    );
+                }
+                for c in candidate.iter_mut() {
+                    *c = next(2) == 1;
+                }
+                idx.set_candidates(&candidate);
+                for (kind, _, e) in idx.shared() {
+                    assert_eq!(
+                        e.candidates,
+                        recount(kind, e, &candidate),
+                        "{kind:?} at step {step}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
