@@ -153,7 +153,10 @@ fn extract(jobs: &Jobs, done: &SyncSender<(u64, Done)>) {
         let Ok((seq, batch, error)) = job else {
             return;
         };
-        let features = batch.iter().map(|x| Features::with(signals, x)).collect();
+        let features = batch
+            .into_iter()
+            .map(|x| Features::from_owned(signals, x))
+            .collect();
         if done.send((seq, (features, error))).is_err() {
             return;
         }

@@ -160,9 +160,10 @@ impl Engine {
             idx,
             ts,
         );
-        if let Some((key, label)) = &f.client {
+        if let Some((key, ua, ja4)) = &f.client {
+            let label = || format!("{} / {}", ua.trim(), ja4.trim());
             self.index
-                .add(&self.cfg, KeyKind::Client, *key, || label.clone(), idx, ts);
+                .add(&self.cfg, KeyKind::Client, *key, label, idx, ts);
         }
         if let Some((key, ip)) = f.block {
             self.index

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use moat_types::{Exchange, Timestamp};
+use moat_types::{Content, Exchange, Timestamp};
 
 use crate::hash::Fnv;
 use crate::signals::{HarvestParams, RequestSignals, Signals};
@@ -35,8 +35,31 @@ pub struct Features {
     pub(crate) system: Option<(u64, String)>,
     /// Fingerprint of the client's address block, and the address.
     pub(crate) block: Option<(u64, IpAddr)>,
-    /// Fingerprint of the client build (user agent and TLS JA4 together), and its label.
-    pub(crate) client: Option<(u64, String)>,
+    /// Fingerprint of the client build (user agent and TLS JA4 together), its user agent and
+    /// its JA4 (untrimmed; the label is made only if the build turns out to be shared).
+    pub(crate) client: Option<(u64, String, String)>,
+}
+
+/// The strings of an exchange that features keep.
+struct Texts {
+    account_id: String,
+    model: Option<String>,
+    user_text: String,
+    system_text: Option<String>,
+    client: Option<(String, String)>,
+}
+
+fn is_system(role: &str) -> bool {
+    role == "system" || role == "developer"
+}
+
+/// The text of `content`, taking a plain string out rather than copying it.
+fn take_text(content: &mut Option<Content>) -> String {
+    match content {
+        Some(Content::Text(t)) => std::mem::take(t),
+        Some(c) => c.to_text(),
+        None => String::new(),
+    }
 }
 
 impl Features {
@@ -47,12 +70,71 @@ impl Features {
 
     /// Features of `x`, scoring its texts with `signals`.
     pub fn with(signals: &Signals, x: &Exchange) -> Self {
-        let messages = &x.request.messages;
-        let user_text = x.last_user_text();
-        let system_text = messages
+        let system_text = x
+            .request
+            .messages
             .iter()
-            .find(|m| m.role == "system" || m.role == "developer")
+            .find(|m| is_system(&m.role))
             .map(|m| m.text_content());
+        let client = x.client.as_ref().map(|c| {
+            (
+                c.user_agent.clone().unwrap_or_default(),
+                c.tls_ja4.clone().unwrap_or_default(),
+            )
+        });
+        Features::build(
+            signals,
+            x,
+            Texts {
+                account_id: x.account_id.clone(),
+                model: x.request.model.clone(),
+                user_text: x.last_user_text(),
+                system_text,
+                client,
+            },
+        )
+    }
+
+    /// Like [`Features::with`], but takes the exchange and moves its strings (account id,
+    /// model, prompt texts, client attributes) into the features instead of copying them.
+    pub fn from_owned(signals: &Signals, mut x: Exchange) -> Self {
+        let messages = &mut x.request.messages;
+        let user_text = match messages.iter_mut().rev().find(|m| m.role == "user") {
+            Some(m) => take_text(&mut m.content),
+            None => x.request.prompt.take().unwrap_or_default(),
+        };
+        let system_text = x
+            .request
+            .messages
+            .iter_mut()
+            .find(|m| is_system(&m.role))
+            .map(|m| take_text(&mut m.content));
+        let client = x.client.as_mut().map(|c| {
+            (
+                c.user_agent.take().unwrap_or_default(),
+                c.tls_ja4.take().unwrap_or_default(),
+            )
+        });
+        let texts = Texts {
+            account_id: std::mem::take(&mut x.account_id),
+            model: x.request.model.take(),
+            user_text,
+            system_text,
+            client,
+        };
+        Features::build(signals, &x, texts)
+    }
+
+    /// The features of `x`, whose strings `texts` holds (taken or copied from it).
+    fn build(signals: &Signals, x: &Exchange, texts: Texts) -> Self {
+        let Texts {
+            account_id,
+            model,
+            user_text,
+            system_text,
+            client,
+        } = texts;
+        let messages = &x.request.messages;
         let t = signals.text_signals(&user_text, system_text.as_deref());
         let request_signals = RequestSignals {
             cot: t.cot,
@@ -80,22 +162,22 @@ impl Features {
             .and_then(|c| c.ip.as_deref())
             .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
             .map(|ip| (block_key(ip), ip));
-        let client = x.client.as_ref().and_then(|c| {
-            let ua = c.user_agent.as_deref().unwrap_or("").trim();
-            let ja4 = c.tls_ja4.as_deref().unwrap_or("").trim();
-            (!ua.is_empty() || !ja4.is_empty()).then(|| {
-                let mut h = Fnv::tagged(b'C');
-                h.bytes(ua.as_bytes());
-                h.byte(0);
-                h.bytes(ja4.as_bytes());
-                (h.finish(), format!("{ua} / {ja4}"))
-            })
+        let client = client.and_then(|(ua, ja4)| {
+            let (u, j) = (ua.trim(), ja4.trim());
+            if u.is_empty() && j.is_empty() {
+                return None;
+            }
+            let mut h = Fnv::tagged(b'C');
+            h.bytes(u.as_bytes());
+            h.byte(0);
+            h.bytes(j.as_bytes());
+            Some((h.finish(), ua, ja4))
         });
         Features {
             ts: x.ts,
             client,
-            account_id: x.account_id.clone(),
-            model: x.request.model.clone(),
+            account_id,
+            model,
             signals: request_signals,
             single_turn,
             user_text,

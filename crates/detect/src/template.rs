@@ -36,15 +36,37 @@ pub fn segments_of(text: &str) -> Vec<(u64, &str)> {
     let head = prefix(text, SCAN);
     let tail = suffix(text, SCAN);
     let mut out = Vec::with_capacity(2 * ENDS);
-    for seg in Pieces::new(head).filter_map(segment).take(ENDS) {
-        push_unique(&mut out, seg);
+    // The pieces the head walk judged, by position: in a text shorter than the scan window
+    // (most prompts) the tail walk meets the same pieces, and hashes each only once.
+    let mut judged: [(usize, usize, Option<u64>); 8] = [(0, 0, None); 8];
+    let mut n_judged = 0;
+    let at = |piece: &str| piece.as_ptr() as usize - text.as_ptr() as usize;
+    let mut taken = 0;
+    for piece in Pieces::new(head) {
+        let seg = segment(piece);
+        if let Some(slot) = judged.get_mut(n_judged) {
+            *slot = (at(piece), piece.len(), seg.map(|(h, _)| h));
+            n_judged += 1;
+        }
+        if let Some(seg) = seg {
+            push_unique(&mut out, seg);
+            taken += 1;
+            if taken == ENDS {
+                break;
+            }
+        }
     }
+    let judged = judged.get(..n_judged).unwrap_or_default();
     // Walk the tail backwards so only the last qualifying segments are hashed.
     let mut last = [None; ENDS];
-    for (slot, seg) in last
-        .iter_mut()
-        .zip(PiecesBack::new(tail).filter_map(segment))
-    {
+    let tail_segments = PiecesBack::new(tail).filter_map(|piece| {
+        let (start, len) = (at(piece), piece.len());
+        match judged.iter().find(|j| j.0 == start && j.1 == len) {
+            Some(&(_, _, hash)) => hash.map(|h| (h, piece.trim())),
+            None => segment(piece),
+        }
+    });
+    for (slot, seg) in last.iter_mut().zip(tail_segments) {
         *slot = Some(seg);
     }
     for seg in last.into_iter().rev().flatten() {
