@@ -106,7 +106,7 @@ impl Class {
             KeyKind::EmailDomain => Class::Email,
             KeyKind::Template | KeyKind::SystemPrompt => Class::Content,
             KeyKind::Signup => Class::Signup,
-            KeyKind::Network => Class::Network,
+            KeyKind::Network | KeyKind::Asn => Class::Network,
             KeyKind::Client => Class::Client,
             KeyKind::Minute => Class::Timing,
         }
@@ -124,7 +124,7 @@ pub(crate) struct Group {
     pub members: Vec<u32>,
     /// For each member (parallel to `members`), the kinds of attribute it shares with other
     /// members (bits of [`KeyKind::bit`]).
-    pub ties: Vec<u8>,
+    pub ties: Vec<u16>,
     /// Linking attributes by kind.
     pub evidence: BTreeMap<KeyKind, Evidence>,
 }
@@ -206,11 +206,13 @@ fn merge_round(
             continue;
         }
         // Phrasings are copied between actors far more than addresses and sign-up hours are
-        // shared, so a shared wrapper or system prompt weighs a quarter of the rest.
+        // shared, so a shared wrapper or system prompt weighs a quarter of the rest; so do
+        // client builds, minutes and autonomous systems (one of which spans many blocks).
         let weight = if matches!(
             Class::of(key.0),
             Class::Content | Class::Client | Class::Timing
-        ) {
+        ) || key.0 == KeyKind::Asn
+        {
             1
         } else {
             UNIT
@@ -344,7 +346,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     let group_of: Vec<u32> = (0..n as u32).map(|a| uf.find(a)).collect();
     let group = |a: u32| group_of.get(a as usize).copied().unwrap_or(a);
     // Each member's own ties to the rest of its group.
-    let mut kinds = vec![0u8; n];
+    let mut kinds = vec![0u16; n];
     // For each link, the group holding most of its candidates (ties: the lower root) and how
     // many; `count[g]` counts a link's candidates in group `g` (zeroed after each link).
     let mut by_link: Vec<Option<(u32, u32)>> = Vec::with_capacity(links.len());
@@ -375,12 +377,13 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         }
         by_link.push(top);
     }
-    // Timing ties clusters together but does not vouch for a single account: a legitimate
-    // burst (an evaluation run on a new model) can share minutes with a campaign.
-    let tied = |k: u8| {
+    // Timing and autonomous systems tie clusters together but do not vouch for a single
+    // account: a legitimate burst (an evaluation run on a new model) can share minutes with a
+    // campaign, and a legitimate backend can run on the cloud a campaign rents.
+    let tied = |k: u16| {
         let classes = KeyKind::ALL
             .iter()
-            .filter(|kind| k & kind.bit() != 0 && **kind != KeyKind::Minute)
+            .filter(|kind| k & kind.bit() != 0 && !matches!(kind, KeyKind::Minute | KeyKind::Asn))
             .fold(0u8, |acc, kind| acc | Class::of(*kind).bit());
         classes & Class::Identity.bit() != 0 || classes.count_ones() >= 2
     };

@@ -73,6 +73,9 @@ pub struct Engine {
     start: Option<i64>,
 }
 
+/// Domain tag of autonomous-system keys.
+const ASN_TAG: u64 = 0x4153_4e00_0000_0000;
+
 /// Most model names remembered; names beyond are never considered new.
 const MAX_MODELS: usize = 1024;
 
@@ -168,6 +171,11 @@ impl Engine {
         if let Some((key, ip)) = f.block {
             self.index
                 .add(&self.cfg, KeyKind::Network, key, || block_of(ip), idx, ts);
+        }
+        if let Some(asn) = f.asn {
+            let key = crate::hash::mix(u64::from(asn) ^ ASN_TAG);
+            self.index
+                .add(&self.cfg, KeyKind::Asn, key, || format!("AS{asn}"), idx, ts);
         }
         self.verdict(idx)
     }
@@ -467,7 +475,7 @@ fn link_reason(kind: KeyKind) -> Reason {
         KeyKind::Template => Reason::SharedTemplate,
         KeyKind::SystemPrompt => Reason::SharedSystemPrompt,
         KeyKind::Payment => Reason::SharedPayment,
-        KeyKind::Network => Reason::SharedNetwork,
+        KeyKind::Network | KeyKind::Asn => Reason::SharedNetwork,
         KeyKind::Signup => Reason::SignupBurst,
         KeyKind::EmailDomain => Reason::SharedEmailDomain,
         KeyKind::Client => Reason::SharedClient,
@@ -532,6 +540,7 @@ fn evidence_signals(group: &Group, cfg: &Config) -> Vec<Signal> {
                     ),
                 ),
                 KeyKind::Network => ("shared_network", used_mostly_by_members(ev, "address blocks", "busiest")),
+                KeyKind::Asn => ("shared_asn", used_mostly_by_members(ev, "autonomous systems", "busiest")),
                 KeyKind::EmailDomain => ("shared_email_domain", used_mostly_by_members(ev, "e-mail domains", "largest")),
                 KeyKind::Client => ("shared_client", used_mostly_by_members(ev, "client builds (user agent / TLS JA4)", "commonest")),
                 KeyKind::Minute => (

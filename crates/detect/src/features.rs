@@ -35,6 +35,8 @@ pub struct Features {
     pub(crate) system: Option<(u64, String)>,
     /// Fingerprint of the client's address block, and the address.
     pub(crate) block: Option<(u64, IpAddr)>,
+    /// The client's autonomous system, as the provider's enrichment knows it.
+    pub(crate) asn: Option<u32>,
     /// Fingerprint of the client build (user agent and TLS JA4 together), its user agent and
     /// its JA4 (untrimmed; the label is made only if the build turns out to be shared).
     pub(crate) client: Option<(u64, String, String)>,
@@ -175,6 +177,7 @@ impl Features {
         });
         Features {
             ts: x.ts,
+            asn: x.client.as_ref().and_then(|c| c.asn),
             client,
             account_id,
             model,

@@ -37,10 +37,14 @@ pub(crate) enum KeyKind {
     /// A minute of stream time: accounts active in the same minutes, again and again, are
     /// driven by one controller (SynchroTrap-style synchrony).
     Minute,
+    /// An autonomous system: the network operator of the client's address. Shared by every
+    /// customer of an ISP or cloud, so it links only where candidates are most of its users
+    /// (a campaign on a small hosting provider's addresses).
+    Asn,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 8] = [
+    pub const ALL: [KeyKind; 9] = [
         KeyKind::Template,
         KeyKind::SystemPrompt,
         KeyKind::Payment,
@@ -49,6 +53,7 @@ impl KeyKind {
         KeyKind::EmailDomain,
         KeyKind::Client,
         KeyKind::Minute,
+        KeyKind::Asn,
     ];
 
     /// Uses by one account before an attribute of this kind can link it: a wrapper must be
@@ -63,8 +68,8 @@ impl KeyKind {
     }
 
     /// One bit per kind, for per-member sets of kinds.
-    pub fn bit(self) -> u8 {
-        1 << (self as u8)
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 

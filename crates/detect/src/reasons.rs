@@ -110,7 +110,7 @@ impl Reason {
             Reason::NewAccount => "It was created shortly before it started sending this traffic.",
             Reason::SharedTemplate => "It reuses the same prompt wrappers as other accounts of its campaign.",
             Reason::SharedPayment => "It shares a payment method with other accounts of its campaign.",
-            Reason::SharedNetwork => "It shares network addresses (IPv4 /24, IPv6 /48) with other accounts of its campaign.",
+            Reason::SharedNetwork => "It shares network addresses (IPv4 /24, IPv6 /48, or an autonomous system used mostly by them) with other accounts of its campaign.",
             Reason::SignupBurst => "It was created in a burst of sign-ups together with other accounts of its campaign.",
             Reason::SharedSystemPrompt => "It shares a system prompt with other accounts of its campaign.",
             Reason::CampaignMember => "It belongs to a detected campaign.",

@@ -29,7 +29,7 @@ impl GlossaryEntry {
 /// Meanings of the reason names the detection engine writes, in its output order (copied from
 /// the documentation of `moat_detect::Reason`), followed by campaign signal names that are
 /// not reasons.
-pub const REASON_DESCRIPTIONS: [(&str, &str); 17] = [
+pub const REASON_DESCRIPTIONS: [(&str, &str); 20] = [
     ("campaign_member", "It belongs to a detected campaign."),
     (
         "shared_template",
@@ -46,11 +46,22 @@ pub const REASON_DESCRIPTIONS: [(&str, &str); 17] = [
     ),
     (
         "shared_network",
-        "It shares network addresses (IPv4 /24, IPv6 /48) with other accounts of its campaign.",
+        "It shares network addresses (IPv4 /24, IPv6 /48, or an autonomous system used mostly \
+         by them) with other accounts of its campaign.",
+    ),
+    (
+        "shared_client",
+        "Its client build (user agent with TLS JA4) is shared with other accounts of its \
+         campaign and few others.",
     ),
     (
         "signup_burst",
         "It was created in a burst of sign-ups together with other accounts of its campaign.",
+    ),
+    (
+        "synchronized_timing",
+        "It sends requests in the same minutes as other accounts of its campaign, again and \
+         again.",
     ),
     (
         "shared_system_prompt",
@@ -93,6 +104,11 @@ pub const REASON_DESCRIPTIONS: [(&str, &str); 17] = [
     (
         "new_account",
         "It was created shortly before it started sending this traffic.",
+    ),
+    (
+        "shared_asn",
+        "Campaign evidence (not an account reason): autonomous systems whose users are mostly \
+         the campaign's members.",
     ),
     (
         "content",
