@@ -10,8 +10,9 @@
 //! into a temporary directory and uses that (about 43k exchanges; too small for stable
 //! figures). Prints, each the best of `MOAT_BENCH_RUNS` (default 2) passes:
 //! (a) bare parse: the default reader (gzip, split, parse, validate) counting exchanges;
-//! (b) the analysis as `moat analyze` runs it: reader thread, feature extraction on
-//!     `available_parallelism` worker threads, engine fold on this thread, detections built;
+//! (b) the analysis as `moat analyze` runs it: decompression thread, parsing and feature
+//!     extraction on `available_parallelism` worker threads, engine fold on this thread,
+//!     detections built;
 //! (c) the same analysis on one thread (`Engine::observe` per exchange), for reference;
 //! and the ratios (b)/(a) and (b)/(c), then the process's peak resident memory; last
 //! (d) the engine alone: features computed beforehand and held in memory, only the fold timed
@@ -22,13 +23,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use moat_detect::signals::Signals;
+use moat_detect::Features;
 use moat_detect::{Config, Engine};
-use moat_format::{ReadOptions, Reader};
+use moat_format::{ParallelReader, ReadOptions, Reader};
 use moat_types::{Account, Exchange};
-
-#[path = "../src/features.rs"]
-#[allow(dead_code)]
-mod features;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -70,18 +69,27 @@ fn bare(traffic: &Path) -> Result<(u64, f64), BoxError> {
     Ok((n, start.elapsed().as_secs_f64()))
 }
 
+/// The features of `traffic` as `moat analyze` computes them: parsed and extracted on
+/// `available_parallelism` worker threads, delivered in file order.
+fn feature_stream(traffic: &Path) -> Result<ParallelReader<Exchange, Features>, BoxError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let signals = Signals::global();
+    Ok(ParallelReader::open(
+        traffic,
+        ReadOptions::default(),
+        workers,
+        move |x: Exchange| Features::from_owned(signals, x),
+    )?)
+}
+
 fn parallel(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), BoxError> {
     let start = Instant::now();
     let mut engine = engine(accounts)?;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let reader = Reader::<Exchange>::open(traffic, ReadOptions::default())?;
-    let mut stream = features::FeatureStream::start(reader, workers)?;
     let mut n = 0u64;
-    for f in stream.by_ref() {
+    for f in feature_stream(traffic)? {
         engine.observe_features(f?);
         n += 1;
     }
-    stream.finish();
     std::hint::black_box(engine.finish());
     Ok((n, start.elapsed().as_secs_f64()))
 }
@@ -101,11 +109,7 @@ fn sequential(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), Box
 /// The engine alone: features computed beforehand (kept in memory), then only the fold and
 /// the detections timed; the per-event cost the gateway pays on its engine thread.
 fn engine_only(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), BoxError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let reader = Reader::<Exchange>::open(traffic, ReadOptions::default())?;
-    let mut stream = features::FeatureStream::start(reader, workers)?;
-    let all = stream.by_ref().collect::<Result<Vec<_>, _>>()?;
-    stream.finish();
+    let all = feature_stream(traffic)?.collect::<Result<Vec<_>, _>>()?;
     let mut engine = engine(accounts)?;
     let n = all.len() as u64;
     let start = Instant::now();

@@ -15,7 +15,6 @@ mod cmd;
 /// without the lock contention of the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-mod features;
 
 /// Moat: detect and resist distillation of model APIs.
 #[derive(Debug, Parser)]

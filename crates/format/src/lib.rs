@@ -9,15 +9,19 @@
 //! and line of every problem. With [`ReadOptions::skip_bad_lines`] a malformed line is skipped
 //! and counted in a [`SkipReport`] instead of ending the read. Out-of-order input is always an
 //! error: re-sorting must be explicit.
+//! [`ParallelReader`] parses on several worker threads and maps each record with a function
+//! of the caller's, with the same items, errors and line numbers in the same order.
 //! Writers choose gzip from the `.gz` extension.
 //!
 //! This crate knows files and bytes; it knows nothing of detection.
 
 mod error;
+mod parallel;
 mod pipeline;
 mod reader;
 mod writer;
 
 pub use error::{FormatError, FormatErrorKind};
+pub use parallel::ParallelReader;
 pub use reader::{ReadOptions, Reader, SkipReport};
 pub use writer::{encode_line, Writer};

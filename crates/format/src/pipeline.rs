@@ -33,7 +33,7 @@ const DEPTH: usize = 4;
 
 /// One line of a batch.
 #[derive(Debug, Clone, Copy)]
-enum Span {
+pub(crate) enum Span {
     /// The line's bytes are `buf[start..end]` (without the newline).
     Line { start: usize, end: usize },
     /// The line was longer than the limit; its bytes were discarded.
@@ -41,10 +41,10 @@ enum Span {
 }
 
 /// Complete lines in one buffer.
-struct Batch {
+pub(crate) struct Batch {
     /// Line bytes; only the ranges named by `spans` are meaningful.
-    buf: Vec<u8>,
-    spans: Vec<Span>,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) spans: Vec<Span>,
 }
 
 impl Batch {
@@ -57,7 +57,7 @@ impl Batch {
 }
 
 /// What the background thread sends, in order: batches, then exactly one `End` or `Failed`.
-enum Msg {
+pub(crate) enum Msg {
     Lines(Batch),
     End,
     Failed(io::Error),
@@ -87,19 +87,7 @@ pub(crate) struct PipelinedLines {
 impl PipelinedLines {
     /// Starts the background thread reading `input` (already decompressed, if it was gzip).
     pub(crate) fn spawn(input: Box<dyn Read + Send>, max_line_bytes: usize) -> io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel(DEPTH);
-        let (recycle, recycled) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("moat-format-read".into())
-            .spawn(move || {
-                let mut splitter = Splitter {
-                    input,
-                    max_line_bytes,
-                    tx,
-                    recycled,
-                };
-                splitter.run();
-            })?;
+        let (rx, recycle) = spawn_splitter(input, max_line_bytes)?;
         Ok(PipelinedLines {
             rx,
             recycle,
@@ -163,6 +151,29 @@ impl PipelinedLines {
             },
         }
     }
+}
+
+/// Starts the background thread splitting `input` (already decompressed, if it was gzip) into
+/// batches of lines. Returns the batches, in input order, then exactly one `End` or `Failed`;
+/// and where to send emptied batches for reuse.
+pub(crate) fn spawn_splitter(
+    input: Box<dyn Read + Send>,
+    max_line_bytes: usize,
+) -> io::Result<(Receiver<Msg>, Sender<Batch>)> {
+    let (tx, rx) = mpsc::sync_channel(DEPTH);
+    let (recycle, recycled) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("moat-format-read".into())
+        .spawn(move || {
+            let mut splitter = Splitter {
+                input,
+                max_line_bytes,
+                tx,
+                recycled,
+            };
+            splitter.run();
+        })?;
+    Ok((rx, recycle))
 }
 
 /// The background thread's state.

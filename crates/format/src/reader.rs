@@ -48,7 +48,7 @@ impl SkipReport {
     /// How many examples a report keeps.
     pub const MAX_EXAMPLES: usize = 10;
 
-    fn record(&mut self, err: &FormatError) {
+    pub(crate) fn record(&mut self, err: &FormatError) {
         self.count += 1;
         if self.examples.len() < Self::MAX_EXAMPLES {
             self.examples
@@ -122,14 +122,7 @@ impl<T: Record> Reader<T> {
         opts: ReadOptions,
     ) -> Result<Self, FormatError> {
         let name = name.into();
-        let (raw, gzip) = sniff(&name, input)?;
-        // The decoder reads its input through `raw`'s buffer, and plain input is read through
-        // it too because it holds the bytes already sniffed.
-        let input: Box<dyn Read + Send> = if gzip {
-            Box::new(MultiGzDecoder::new(raw))
-        } else {
-            Box::new(raw)
-        };
+        let input = decoded(&name, input)?;
         let lines = PipelinedLines::spawn(input, opts.max_line_bytes)
             .map_err(|e| FormatError::new(&name, None, e))?;
         Ok(Self::with_lines(name, Lines::Pipelined(lines), opts))
@@ -208,13 +201,10 @@ impl<T: Record> Reader<T> {
                 }
                 Line::Text(text) => {
                     self.line_no += 1;
-                    let line = trim_line(text);
-                    if line.is_empty() {
-                        continue;
+                    match parse_record::<T>(text) {
+                        Some(parsed) => parsed,
+                        None => continue,
                     }
-                    parse_line::<T>(line)
-                        .map_err(|e| FormatErrorKind::Parse(e.to_string()))
-                        .and_then(|r| r.validate().map(|()| r).map_err(FormatErrorKind::from))
                 }
             };
             let record = match parsed {
@@ -268,6 +258,34 @@ impl<T: Record> Iterator for Reader<T> {
     fn next(&mut self) -> Option<Self::Item> {
         self.next_record()
     }
+}
+
+/// Parses and validates one line; `None` for a blank line (which holds no record).
+pub(crate) fn parse_record<T: Record>(text: &[u8]) -> Option<Result<T, FormatErrorKind>> {
+    let line = trim_line(text);
+    if line.is_empty() {
+        return None;
+    }
+    Some(
+        parse_line::<T>(line)
+            .map_err(|e| FormatErrorKind::Parse(e.to_string()))
+            .and_then(|r| r.validate().map(|()| r).map_err(FormatErrorKind::from)),
+    )
+}
+
+/// `input`, decompressed if it is gzip (told from its first bytes, not its name).
+pub(crate) fn decoded(
+    name: &str,
+    input: impl Read + Send + 'static,
+) -> Result<Box<dyn Read + Send>, FormatError> {
+    let (raw, gzip) = sniff(name, input)?;
+    // The decoder reads its input through `raw`'s buffer, and plain input is read through it
+    // too because it holds the bytes already sniffed.
+    Ok(if gzip {
+        Box::new(MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    })
 }
 
 /// Parses one line exactly as `serde_json::from_slice` does, but faster: checking the whole

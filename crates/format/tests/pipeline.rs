@@ -1,6 +1,7 @@
-//! The pipelined reader (the default) against the sequential one: the same records, the same
-//! errors at the same lines, the same skip reports, on every kind of input; and a reader
-//! dropped early stops its background thread.
+//! The pipelined reader (the default) and the parallel reader (with one and with three parsing
+//! threads) against the sequential one: the same records, the same errors at the same lines,
+//! the same skip reports, on every kind of input; and a reader dropped early stops its
+//! background threads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moat_format::{ReadOptions, Reader};
+use moat_format::{ParallelReader, ReadOptions, Reader};
 use moat_types::{Exchange, Label};
 use proptest::prelude::*;
 
@@ -28,26 +29,63 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+/// What both readers tell besides their records.
+trait Position {
+    /// The skip report, and the last line number with the input's name.
+    fn tail(&self) -> [String; 2];
+}
+
+impl Position for Reader<Exchange> {
+    fn tail(&self) -> [String; 2] {
+        let (skipped, line, path) = (self.skipped(), self.line(), self.path());
+        [format!("{skipped:?}"), format!("line {line} of {path}")]
+    }
+}
+
+impl Position for ParallelReader<Exchange, Exchange> {
+    fn tail(&self) -> [String; 2] {
+        let (skipped, line, path) = (self.skipped(), self.line(), self.path());
+        [format!("{skipped:?}"), format!("line {line} of {path}")]
+    }
+}
+
 /// Everything a caller can observe of a read: each result, then the skip report and the last
 /// line number.
-fn observe(reader: Result<Reader<Exchange>, moat_format::FormatError>) -> Vec<String> {
+fn observe<R>(reader: Result<R, moat_format::FormatError>) -> Vec<String>
+where
+    R: Iterator<Item = Result<Exchange, moat_format::FormatError>> + Position,
+{
     let mut reader = match reader {
         Ok(r) => r,
         Err(e) => return vec![format!("open: {e:?}")],
     };
     let mut seen: Vec<String> = reader.by_ref().map(|r| format!("{r:?}")).collect();
-    seen.push(format!("{:?}", reader.skipped()));
-    seen.push(format!("line {} of {}", reader.line(), reader.path()));
+    seen.extend(reader.tail());
     seen
 }
 
-/// Reads `make()` with both readers and asserts they agree; returns what they saw.
+/// Reads `make()` with every reader and asserts they agree; returns what they saw.
 fn both<R: Read + Send + 'static>(make: impl Fn() -> R, opts: ReadOptions) -> Vec<String> {
     let sequential = observe(Reader::from_reader_sequential("in.jsonl", make(), opts));
     let pipelined = observe(Reader::from_reader("in.jsonl", make(), opts));
-    assert_eq!(pipelined.len(), sequential.len(), "number of results");
-    for (i, (p, s)) in pipelined.iter().zip(&sequential).enumerate() {
-        assert_eq!(p, s, "result {i}");
+    let parallel = |workers| {
+        observe(ParallelReader::from_reader(
+            "in.jsonl",
+            make(),
+            opts,
+            workers,
+            |x: Exchange| x,
+        ))
+    };
+    for (name, seen) in [
+        ("pipelined", &pipelined),
+        ("parallel, 1 worker", &parallel(1)),
+        ("parallel, 3 workers", &parallel(3)),
+    ] {
+        assert_eq!(seen.len(), sequential.len(), "{name}: number of results");
+        for (i, (p, s)) in seen.iter().zip(&sequential).enumerate() {
+            assert_eq!(p, s, "{name}: result {i}");
+        }
     }
     pipelined
 }
@@ -358,8 +396,12 @@ impl Drop for Endless {
     }
 }
 
-#[test]
-fn dropping_the_reader_mid_file_stops_its_thread() {
+type Records = Box<dyn Iterator<Item = Result<Exchange, moat_format::FormatError>>>;
+
+/// Reads a little of an endless input with the reader `open` makes, then checks that the
+/// read-ahead stays bounded (below `max_reads` reads of 256 KiB) and that dropping the reader
+/// stops its threads.
+fn stops_when_dropped_mid_file(max_reads: usize, open: impl FnOnce(Endless) -> Records) {
     let reads = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicBool::new(false));
     let source = Endless {
@@ -368,17 +410,27 @@ fn dropping_the_reader_mid_file_stops_its_thread() {
         reads: reads.clone(),
         dropped: dropped.clone(),
     };
-    let mut reader =
-        Reader::<Exchange>::from_reader("endless.jsonl", source, ReadOptions::default()).unwrap();
+    let mut reader = open(source);
     for r in reader.by_ref().take(1_000) {
         r.unwrap();
     }
-    // The thread reads ahead only a bounded amount while the reader is idle.
-    std::thread::sleep(Duration::from_millis(200));
-    let ahead = reads.load(Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(reads.load(Ordering::SeqCst), ahead, "read-ahead is bounded");
-    assert!(ahead < 64, "{ahead} reads of 256 KiB ahead");
+    // The threads read ahead only a bounded amount while the reader is idle: the count of
+    // reads settles (parsing threads in a debug build may take a while to fill their queues).
+    let settle = Instant::now();
+    let mut ahead = reads.load(Ordering::SeqCst);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = reads.load(Ordering::SeqCst);
+        if now == ahead {
+            break;
+        }
+        ahead = now;
+        assert!(
+            settle.elapsed() < Duration::from_secs(20),
+            "read-ahead is bounded"
+        );
+    }
+    assert!(ahead < max_reads, "{ahead} reads of 256 KiB ahead");
 
     let start = Instant::now();
     drop(reader);
@@ -389,6 +441,34 @@ fn dropping_the_reader_mid_file_stops_its_thread() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[test]
+fn dropping_the_reader_mid_file_stops_its_thread() {
+    // 4 batches of about 1 MiB queued, one being filled, one being parsed.
+    stops_when_dropped_mid_file(64, |source| {
+        Box::new(
+            Reader::<Exchange>::from_reader("endless.jsonl", source, ReadOptions::default())
+                .unwrap(),
+        )
+    });
+}
+
+#[test]
+fn dropping_the_parallel_reader_mid_file_stops_its_threads() {
+    // Besides the splitter's, 8 parsed batches per worker queued and one per worker parsed.
+    stops_when_dropped_mid_file(160, |source| {
+        Box::new(
+            ParallelReader::from_reader(
+                "endless.jsonl",
+                source,
+                ReadOptions::default(),
+                2,
+                |x: Exchange| x,
+            )
+            .unwrap(),
+        )
+    });
 }
 
 #[test]

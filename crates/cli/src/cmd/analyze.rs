@@ -5,11 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use moat_detect::{Config, Engine};
-use moat_format::{ReadOptions, Reader, SkipReport, Writer};
+use moat_detect::signals::Signals;
+use moat_detect::{Config, Engine, Features};
+use moat_format::{ParallelReader, ReadOptions, Reader, SkipReport, Writer};
 use moat_types::{Account, Detection, Exchange};
-
-use crate::features::FeatureStream;
 
 /// Arguments of `moat analyze`.
 #[derive(Debug, clap::Args)]
@@ -126,11 +125,17 @@ pub fn analyze(
         )
         .context("building the progress bar style")?,
     );
-    let reader =
-        Reader::<Exchange>::from_reader(traffic.display().to_string(), bar.wrap_read(file), opts)?;
+    // Parsing and feature extraction run on worker threads; the engine folds the features
+    // here, in file order.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut stream =
-        FeatureStream::start(reader, workers).context("starting the analysis threads")?;
+    let signals = Signals::global();
+    let mut stream = ParallelReader::from_reader(
+        traffic.display().to_string(),
+        bar.wrap_read(file),
+        opts,
+        workers,
+        move |x: Exchange| Features::from_owned(signals, x),
+    )?;
     let mut n = 0u64;
     for features in stream.by_ref() {
         let features = features.context("reading the traffic")?;
@@ -141,7 +146,7 @@ pub fn analyze(
         }
     }
     bar.finish_and_clear();
-    let skipped = stream.finish();
+    let skipped = stream.skipped().clone();
     let detections = engine.finish();
     let mut w = Writer::<Detection>::create(out)?;
     for d in &detections {

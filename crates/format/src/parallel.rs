@@ -1,0 +1,322 @@
+//! [`ParallelReader`]: a [`crate::Reader`] whose parsing runs on worker threads.
+//!
+//! The background thread of [`crate::pipeline`] decompresses and splits the input into
+//! batches of lines; a few workers take whole batches, parse and validate every line and turn
+//! each record into the caller's type with the caller's function (e.g. an analysis's
+//! per-record features); the caller's thread receives the batches back in input order and does
+//! only what depends on order: line numbers, the skip policy and the time-order check. So the
+//! caller sees exactly the items, errors, line numbers and skip report that a [`crate::Reader`]
+//! over the same input would give (with the function applied), while parsing, the most costly
+//! part of reading, is spread over the workers, and each record is parsed, used and freed on
+//! one thread.
+//!
+//! Memory stays bounded: besides the splitter's batches, at most `8 * workers` parsed batches
+//! wait for the caller and one per worker is being parsed. Dropping the reader stops the
+//! workers and the splitter at their next hand-over.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use moat_types::{Record, Timestamp};
+
+use crate::pipeline::{spawn_splitter, Batch, Msg, Span};
+use crate::reader::{decoded, parse_record};
+use crate::{FormatError, FormatErrorKind, ReadOptions, SkipReport};
+
+/// One line, as a worker left it.
+enum Parsed<U> {
+    /// Blank: no record.
+    Blank,
+    /// A valid record's order key and what the caller's function made of it.
+    Record(Option<Timestamp>, U),
+    /// A malformed, invalid or over-long line.
+    Bad(FormatErrorKind),
+}
+
+/// What a worker hands back for one message of the splitter, in the splitter's order.
+enum Part<U> {
+    Lines(Vec<Parsed<U>>),
+    End,
+    Failed(io::Error),
+}
+
+/// The splitter's output and the number of the next message taken from it: workers take
+/// messages under this lock, so the numbers follow the input.
+type Source = Mutex<(Receiver<Msg>, u64)>;
+
+/// Reads records of type `T` in parallel and yields `map(record)` in input order; see the
+/// module documentation.
+pub struct ParallelReader<T, U> {
+    path: String,
+    opts: ReadOptions,
+    results: Option<Receiver<(u64, Part<U>)>>,
+    pending: BTreeMap<u64, Part<U>>,
+    next: u64,
+    current: std::vec::IntoIter<Parsed<U>>,
+    line_no: u64,
+    last_ts: Option<Timestamp>,
+    skipped: SkipReport,
+    done: bool,
+    workers: Vec<JoinHandle<()>>,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T, U> ParallelReader<T, U>
+where
+    T: Record,
+    U: Send + 'static,
+{
+    /// Opens `path`, plain or gzip, and reads it with `workers` parsing threads (at least one)
+    /// applying `map` to every valid record.
+    pub fn open<F>(
+        path: &Path,
+        opts: ReadOptions,
+        workers: usize,
+        map: F,
+    ) -> Result<Self, FormatError>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| FormatError::new(&name, None, e))?;
+        Self::from_reader(name, file, opts, workers, map)
+    }
+
+    /// Wraps any byte source, plain or gzip; `name` appears in errors.
+    pub fn from_reader<F>(
+        name: impl Into<String>,
+        input: impl Read + Send + 'static,
+        opts: ReadOptions,
+        workers: usize,
+        map: F,
+    ) -> Result<Self, FormatError>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let name = name.into();
+        let input = decoded(&name, input)?;
+        let spawn_error = |e: io::Error| FormatError::new(&name, None, e);
+        let (rx, recycle) = spawn_splitter(input, opts.max_line_bytes).map_err(spawn_error)?;
+        let workers = workers.max(1);
+        let source: Arc<Source> = Arc::new(Mutex::new((rx, 0)));
+        let map = Arc::new(map);
+        let (done_tx, done_rx) = sync_channel(8 * workers);
+        let mut handles = Vec::with_capacity(workers);
+        for i in 0..workers {
+            let source = Arc::clone(&source);
+            let map = Arc::clone(&map);
+            let done = done_tx.clone();
+            let recycle = recycle.clone();
+            let limit = opts.max_line_bytes;
+            let handle = std::thread::Builder::new()
+                .name(format!("moat-format-parse-{i}"))
+                .spawn(move || work::<T, U, F>(&source, &*map, &done, &recycle, limit))
+                .map_err(spawn_error)?;
+            handles.push(handle);
+        }
+        Ok(ParallelReader {
+            path: name,
+            opts,
+            results: Some(done_rx),
+            pending: BTreeMap::new(),
+            next: 0,
+            current: Vec::new().into_iter(),
+            line_no: 0,
+            last_ts: None,
+            skipped: SkipReport::default(),
+            done: false,
+            workers: handles,
+            _record: PhantomData,
+        })
+    }
+
+    /// Lines skipped so far.
+    pub fn skipped(&self) -> &SkipReport {
+        &self.skipped
+    }
+
+    /// Number of the last line read (1-based; 0 before the first).
+    pub fn line(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The name given for the input.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Ends the read: drops what is pending and stops the workers (which stop the splitter).
+    fn finish(&mut self) {
+        self.done = true;
+        self.results = None;
+        self.pending.clear();
+        self.current = Vec::new().into_iter();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+
+    /// The next part in input order, waiting for the workers.
+    fn next_part(&mut self) -> Option<Part<U>> {
+        let results = self.results.as_ref()?;
+        while !self.pending.contains_key(&self.next) {
+            let (seq, part) = results.recv().ok()?;
+            self.pending.insert(seq, part);
+        }
+        let part = self.pending.remove(&self.next)?;
+        self.next += 1;
+        Some(part)
+    }
+}
+
+impl<T, U> Iterator for ParallelReader<T, U>
+where
+    T: Record,
+    U: Send + 'static,
+{
+    type Item = Result<U, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(parsed) = self.current.next() {
+                self.line_no += 1;
+                match parsed {
+                    Parsed::Blank => continue,
+                    Parsed::Bad(kind) => {
+                        let err = FormatError::new(&self.path, Some(self.line_no), kind);
+                        if self.opts.skip_bad_lines && err.is_skippable() {
+                            self.skipped.record(&err);
+                            continue;
+                        }
+                        self.finish();
+                        return Some(Err(err));
+                    }
+                    Parsed::Record(ts, item) => {
+                        if let Some(ts) = ts {
+                            if let Some(previous) = self.last_ts.filter(|p| ts < *p) {
+                                let kind = FormatErrorKind::OutOfOrder { ts, previous };
+                                self.finish();
+                                return Some(Err(FormatError::new(
+                                    &self.path,
+                                    Some(self.line_no),
+                                    kind,
+                                )));
+                            }
+                            self.last_ts = Some(ts);
+                        }
+                        return Some(Ok(item));
+                    }
+                }
+            }
+            match self.next_part() {
+                Some(Part::Lines(lines)) => self.current = lines.into_iter(),
+                Some(Part::End) => {
+                    self.finish();
+                    return None;
+                }
+                Some(Part::Failed(e)) => {
+                    let line = self.line_no + 1;
+                    self.finish();
+                    return Some(Err(FormatError::new(&self.path, Some(line), e)));
+                }
+                // Workers hang up only after `End` or `Failed` unless one panicked: say so
+                // rather than pass a cut-short input off as complete.
+                None => {
+                    let line = self.line_no + 1;
+                    self.finish();
+                    let e = io::Error::other("background parsing thread stopped unexpectedly");
+                    return Some(Err(FormatError::new(&self.path, Some(line), e)));
+                }
+            }
+        }
+    }
+}
+
+impl<T, U> Drop for ParallelReader<T, U> {
+    fn drop(&mut self) {
+        // Workers blocked on a full result channel wake up to a closed one and stop.
+        self.results = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// A worker: takes the splitter's messages in turn and parses whole batches until the input
+/// ends or the reader is gone.
+fn work<T, U, F>(
+    source: &Source,
+    map: &F,
+    done: &SyncSender<(u64, Part<U>)>,
+    recycle: &Sender<Batch>,
+    limit: usize,
+) where
+    T: Record,
+    F: Fn(T) -> U,
+{
+    loop {
+        let (seq, msg) = {
+            let Ok(mut guard) = source.lock() else {
+                return;
+            };
+            let (rx, next) = &mut *guard;
+            // The splitter hangs up without `End` or `Failed` only if it panicked.
+            let msg = rx.recv().unwrap_or_else(|_| {
+                Msg::Failed(io::Error::other(
+                    "background reader thread stopped unexpectedly",
+                ))
+            });
+            let seq = *next;
+            *next += 1;
+            (seq, msg)
+        };
+        let (part, last) = match msg {
+            Msg::Lines(batch) => {
+                let lines = batch
+                    .spans
+                    .iter()
+                    .map(|span| parse_span(&batch.buf, *span, limit, map))
+                    .collect();
+                // The splitter may have ended already; then the buffer is simply freed.
+                let _ = recycle.send(batch);
+                (Part::Lines(lines), false)
+            }
+            Msg::End => (Part::End, true),
+            Msg::Failed(e) => (Part::Failed(e), true),
+        };
+        if done.send((seq, part)).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// One line of a batch, parsed, validated and mapped.
+fn parse_span<T: Record, U>(
+    buf: &[u8],
+    span: Span,
+    limit: usize,
+    map: &impl Fn(T) -> U,
+) -> Parsed<U> {
+    match span {
+        Span::TooLong => Parsed::Bad(FormatErrorKind::LineTooLong { limit }),
+        Span::Line { start, end } => match buf.get(start..end).map(parse_record::<T>) {
+            None => Parsed::Bad(FormatErrorKind::Io(io::Error::other(
+                "line span outside its batch",
+            ))),
+            Some(None) => Parsed::Blank,
+            Some(Some(Ok(record))) => {
+                let ts = record.order_key();
+                Parsed::Record(ts, map(record))
+            }
+            Some(Some(Err(kind))) => Parsed::Bad(kind),
+        },
+    }
+}
