@@ -284,13 +284,19 @@ fn merge_round(
     merged
 }
 
-/// The distinct roots in `uf` of `accounts`, sorted. `seen` (one slot per account, all
-/// `u32::MAX`) marks roots already taken and is restored before returning: a link has far
-/// fewer clusters than candidates, so only the clusters are sorted.
-fn distinct_roots(uf: &mut UnionFind, accounts: &[u32], seen: &mut [u32]) -> Vec<u32> {
+/// Every account's root in `uf`, looked up once (a link's candidates then map to their
+/// clusters by indexing instead of by a union-find walk each).
+fn roots_of(uf: &mut UnionFind) -> Vec<u32> {
+    (0..uf.parent.len() as u32).map(|a| uf.find(a)).collect()
+}
+
+/// The distinct values of `root[a]` for `a` in `accounts`, sorted. `seen` (one slot per
+/// account, all `u32::MAX`) marks roots already taken and is restored before returning: a link
+/// has far fewer clusters than candidates, so only the clusters are sorted.
+fn distinct_roots(root: &[u32], accounts: &[u32], seen: &mut [u32]) -> Vec<u32> {
     let mut roots = Vec::new();
     for &a in accounts {
-        let r = uf.find(a);
+        let r = root.get(a as usize).copied().unwrap_or(a);
         if let Some(s) = seen.get_mut(r as usize) {
             if *s == u32::MAX {
                 *s = 0;
@@ -325,25 +331,27 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     // see the merged campaigns whole when they pick their strongest partner. Each round sees
     // every link as the distinct clusters it touches (payment links tie on their own).
     let mut seen = vec![u32::MAX; n];
+    let root = roots_of(&mut uf);
     let mut roots: Vec<Vec<u32>> = links
         .iter()
         .map(|(key, _, cands)| {
             if Class::of(key.0) == Class::Identity {
                 Vec::new()
             } else {
-                distinct_roots(&mut uf, cands, &mut seen)
+                distinct_roots(&root, cands, &mut seen)
             }
         })
         .collect();
     let mut uf = merge_round(cfg, &links, &roots, &uf, true);
+    let root = roots_of(&mut uf);
     for r in &mut roots {
-        *r = distinct_roots(&mut uf, r, &mut seen);
+        *r = distinct_roots(&root, r, &mut seen);
     }
     let uf = merge_round(cfg, &links, &roots, &uf, false);
     drop(roots);
     // Every account's group, looked up once.
     let mut uf = uf;
-    let group_of: Vec<u32> = (0..n as u32).map(|a| uf.find(a)).collect();
+    let group_of = roots_of(&mut uf);
     let group = |a: u32| group_of.get(a as usize).copied().unwrap_or(a);
     // Each member's own ties to the rest of its group.
     let mut kinds = vec![0u16; n];
