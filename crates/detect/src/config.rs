@@ -38,6 +38,10 @@ pub struct Config {
     pub max_members_per_key: usize,
     /// Attributes seen by one account only are forgotten after this long (ms).
     pub singleton_ttl_ms: i64,
+    /// Shared attributes (other than payment methods, e-mail domains and sign-up windows)
+    /// unused for this long are forgotten (ms), so the index stays bounded on an endless
+    /// stream; a campaign still running keeps using its wrappers and addresses.
+    pub shared_ttl_ms: i64,
     /// Requests per day above which an account's volume counts as high.
     pub high_volume_per_day: f64,
     /// An account created less than this long before its first request is new (ms).
@@ -67,6 +71,7 @@ impl Default for Config {
             min_campaign_requests: 200,
             max_members_per_key: 4096,
             singleton_ttl_ms: Timestamp::DAY,
+            shared_ttl_ms: 7 * Timestamp::DAY,
             high_volume_per_day: 400.0,
             new_account_ms: 14 * Timestamp::DAY,
             pivot_window_ms: 2 * Timestamp::DAY,

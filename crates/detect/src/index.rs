@@ -128,7 +128,12 @@ enum Slot {
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
     slots: HashMap<(KeyKind, u64), Slot>,
-    shared: Vec<((KeyKind, u64), KeyEntry)>,
+    /// Shared attributes in the order they became shared; `None` where one expired (its
+    /// position is never reused, so positions held elsewhere stay valid until the list is
+    /// compacted).
+    shared: Vec<Option<((KeyKind, u64), KeyEntry)>>,
+    /// Expired positions in `shared`.
+    expired: usize,
     /// Shared minutes, oldest first: a minute becomes shared during itself, and time only
     /// moves forward.
     minutes: VecDeque<(u64, KeyEntry)>,
@@ -170,7 +175,7 @@ impl KeyIndex {
         let first = match slot {
             Slot::Shared(pos) => {
                 let pos = *pos;
-                if let Some((_, e)) = self.shared.get_mut(pos) {
+                if let Some(Some((_, e))) = self.shared.get_mut(pos) {
                     let change = e.add(cfg, account, now, kind.min_uses());
                     self.counted(pos, account, change);
                 }
@@ -209,7 +214,7 @@ impl KeyIndex {
         } else {
             let pos = self.shared.len();
             *slot = Slot::Shared(pos);
-            self.shared.push((k, entry));
+            self.shared.push(Some((k, entry)));
             let first_change = Change {
                 joined: true,
                 qualified: first.uses >= kind.min_uses(),
@@ -238,7 +243,7 @@ impl KeyIndex {
                 .copied()
                 .unwrap_or(false)
         {
-            if let Some((_, e)) = self.shared.get_mut(pos) {
+            if let Some(Some((_, e))) = self.shared.get_mut(pos) {
                 e.candidates += 1;
             }
         }
@@ -259,7 +264,7 @@ impl KeyIndex {
                 continue;
             };
             for &pos in list {
-                let Some(((kind, _), e)) = self.shared.get_mut(pos as usize) else {
+                let Some(Some(((kind, _), e))) = self.shared.get_mut(pos as usize) else {
                     continue;
                 };
                 let qualified = e
@@ -293,7 +298,10 @@ impl KeyIndex {
     }
 
     /// Forgets shared minutes older than the synchrony window, and (every eighth of their
-    /// time to live) attributes of a single account unused for that long.
+    /// time to live) attributes of a single account unused for that long and shared
+    /// attributes unused for `shared_ttl_ms` (identity attributes excepted: payment methods,
+    /// e-mail domains and sign-up windows are used once per account, when it is first seen,
+    /// and are as many as the accounts).
     pub fn purge(&mut self, cfg: &Config, now: i64) {
         let window = cfg.synchrony_window_ms;
         while let Some((key, e)) = self.minutes.front() {
@@ -311,6 +319,58 @@ impl KeyIndex {
                 Slot::Shared(_) | Slot::Minute(_) => true,
             });
             self.next_single_purge = Some(now + (ttl / 8).max(1));
+            self.expire_shared(cfg.shared_ttl_ms, now);
+        }
+    }
+
+    /// Forgets shared attributes (identity attributes excepted) unused for `ttl`, and
+    /// compacts the list once more than half of it has expired.
+    fn expire_shared(&mut self, ttl: i64, now: i64) {
+        for slot in &mut self.shared {
+            let stale = slot.as_ref().is_some_and(|((kind, _), e)| {
+                !matches!(
+                    kind,
+                    KeyKind::Payment | KeyKind::EmailDomain | KeyKind::Signup
+                ) && now - e.last_seen > ttl
+            });
+            if stale {
+                if let Some((key, _)) = slot.take() {
+                    self.slots.remove(&key);
+                    self.expired += 1;
+                }
+            }
+        }
+        if self.expired * 2 <= self.shared.len() {
+            return;
+        }
+        // Compact: new positions in the same order, then every reference to a position.
+        let mut moved = vec![u32::MAX; self.shared.len()];
+        let mut next = 0u32;
+        for (old, slot) in self.shared.iter().enumerate() {
+            if slot.is_some() {
+                if let Some(m) = moved.get_mut(old) {
+                    *m = next;
+                }
+                next += 1;
+            }
+        }
+        self.shared.retain(Option::is_some);
+        self.expired = 0;
+        for slot in self.slots.values_mut() {
+            if let Slot::Shared(pos) = slot {
+                if let Some(&m) = moved.get(*pos) {
+                    *pos = m as usize;
+                }
+            }
+        }
+        for list in &mut self.of_account {
+            list.retain_mut(|pos| match moved.get(*pos as usize) {
+                Some(&m) if m != u32::MAX => {
+                    *pos = m;
+                    true
+                }
+                _ => false,
+            });
         }
     }
 
@@ -319,6 +379,7 @@ impl KeyIndex {
     pub fn shared(&self) -> impl Iterator<Item = (KeyKind, u64, &KeyEntry)> {
         self.shared
             .iter()
+            .flatten()
             .map(|((kind, key), e)| (*kind, *key, e))
             .chain(
                 self.minutes
@@ -434,8 +495,12 @@ mod tests {
 
     #[test]
     fn candidate_counts_stay_equal_to_a_recount() {
+        // Short lives, so that attributes expire and the shared list is compacted often.
         let cfg = Config {
             max_members_per_key: 6,
+            singleton_ttl_ms: 400,
+            shared_ttl_ms: 150,
+            synchrony_window_ms: 300,
             ..Config::default()
         };
         let mut idx = KeyIndex::default();
@@ -452,6 +517,9 @@ mod tests {
             // Few keys and accounts, so that keys become shared, hit the member cap and
             // accounts flip often.
             idx.add(&cfg, kind, next(6), String::new, next(12) as u32, step);
+            if step % 31 == 0 {
+                idx.purge(&cfg, step);
+            }
             if step % 97 == 0 {
                 // Counts kept up to date between passes (minutes are recounted per pass).
                 for (kind, _, e) in idx.shared().filter(|(k, _, _)| *k != KeyKind::Minute) {
@@ -474,6 +542,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unused_shared_attributes_expire_but_identity_stays() {
+        let cfg = Config::default();
+        let day = moat_types::Timestamp::DAY;
+        let mut idx = KeyIndex::default();
+        for key in 0..10u64 {
+            for a in [1, 2] {
+                idx.add(&cfg, KeyKind::Template, key, String::new, a, 0);
+            }
+        }
+        idx.add(&cfg, KeyKind::Payment, 99, String::new, 1, 0);
+        idx.add(&cfg, KeyKind::Payment, 99, String::new, 2, 0);
+        // Template 3 stays in use; the rest go quiet.
+        idx.add(&cfg, KeyKind::Template, 3, String::new, 1, 6 * day);
+        idx.purge(&cfg, cfg.shared_ttl_ms + day);
+        let kept: Vec<_> = idx.shared().map(|(k, v, _)| (k, v)).collect();
+        assert_eq!(kept, vec![(KeyKind::Template, 3), (KeyKind::Payment, 99)]);
+        // More than half expired, so the list was compacted: uses still reach the right
+        // entries, and an expired attribute starts over as a new one.
+        idx.add(&cfg, KeyKind::Template, 3, String::new, 7, 8 * day);
+        idx.add(&cfg, KeyKind::Payment, 99, String::new, 8, 8 * day);
+        idx.add(&cfg, KeyKind::Template, 5, String::new, 9, 8 * day);
+        let totals: Vec<_> = idx.shared().map(|(_, v, e)| (v, e.total)).collect();
+        assert_eq!(totals, vec![(3, 3), (99, 3)]);
     }
 
     #[test]
