@@ -94,10 +94,15 @@ fn boundary_at(b: &[u8], i: usize) -> usize {
 
 /// Byte length of the boundary ending at `end` (exclusive), or 0.
 fn boundary_before(b: &[u8], end: usize) -> usize {
-    if end == 0 {
+    let Some(&last) = end.checked_sub(1).and_then(|i| b.get(i)) else {
         return 0;
+    };
+    // Multi-byte boundaries end in a UTF-8 continuation byte; anything else can only end a
+    // one-byte boundary (the common, ASCII case costs one test).
+    if !(0x80..0xC0).contains(&last) {
+        return usize::from(boundary_at(b, end - 1) == 1);
     }
-    for len in [1, 2, 3] {
+    for len in [2, 3] {
         if end >= len && boundary_at(b, end - len) == len {
             return len;
         }
