@@ -180,6 +180,29 @@ const SPREAD_PARTNERS: usize = 3;
 /// Weight of one shared attribute other than content in pair counts (content weighs 1).
 const UNIT: u32 = 4;
 
+/// Weight of a shared attribute of this kind in pair counts. Phrasings are copied between
+/// actors far more than addresses and sign-up hours are shared, so a shared wrapper or system
+/// prompt weighs a quarter of the rest; so do client builds, minutes and autonomous systems
+/// (one of which spans many blocks).
+fn pair_weight(kind: KeyKind) -> u32 {
+    match kind {
+        KeyKind::Template
+        | KeyKind::SystemPrompt
+        | KeyKind::Client
+        | KeyKind::Minute
+        | KeyKind::Asn => 1,
+        KeyKind::Payment | KeyKind::Network | KeyKind::Signup | KeyKind::EmailDomain => UNIT,
+    }
+}
+
+/// Whether sharing an attribute of this kind counts toward a member's own ties. Timing and
+/// autonomous systems tie clusters together but do not vouch for a single account: a
+/// legitimate burst (an evaluation run on a new model) can share minutes with a campaign, and
+/// a legitimate backend can run on the cloud a campaign rents.
+fn vouches(kind: KeyKind) -> bool {
+    !matches!(kind, KeyKind::Minute | KeyKind::Asn)
+}
+
 /// One round of merging clusters (the sets of `uf`) by the attributes they share; see the
 /// module documentation.
 /// With `mutual` false only small clusters join partners: after a round, a merged campaign's
@@ -205,18 +228,7 @@ fn merge_round(
         if Class::of(key.0) == Class::Identity {
             continue;
         }
-        // Phrasings are copied between actors far more than addresses and sign-up hours are
-        // shared, so a shared wrapper or system prompt weighs a quarter of the rest; so do
-        // client builds, minutes and autonomous systems (one of which spans many blocks).
-        let weight = if matches!(
-            Class::of(key.0),
-            Class::Content | Class::Client | Class::Timing
-        ) || key.0 == KeyKind::Asn
-        {
-            1
-        } else {
-            UNIT
-        };
+        let weight = pair_weight(key.0);
         for &r in roots {
             if let Some(t) = touching.get_mut(r as usize) {
                 *t += weight;
@@ -385,13 +397,10 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         }
         by_link.push(top);
     }
-    // Timing and autonomous systems tie clusters together but do not vouch for a single
-    // account: a legitimate burst (an evaluation run on a new model) can share minutes with a
-    // campaign, and a legitimate backend can run on the cloud a campaign rents.
     let tied = |k: u16| {
         let classes = KeyKind::ALL
             .iter()
-            .filter(|kind| k & kind.bit() != 0 && !matches!(kind, KeyKind::Minute | KeyKind::Asn))
+            .filter(|kind| k & kind.bit() != 0 && vouches(**kind))
             .fold(0u8, |acc, kind| acc | Class::of(*kind).bit());
         classes & Class::Identity.bit() != 0 || classes.count_ones() >= 2
     };

@@ -227,13 +227,11 @@ impl KeyIndex {
     /// Books a use of `shared[pos]` by `account`: its membership and candidate count.
     fn counted(&mut self, pos: usize, account: u32, change: Change) {
         if change.joined {
+            if self.of_account.len() <= account as usize {
+                self.of_account.resize_with(account as usize + 1, Vec::new);
+            }
             if let Some(list) = self.of_account.get_mut(account as usize) {
                 list.push(pos as u32);
-            } else {
-                self.of_account.resize_with(account as usize + 1, Vec::new);
-                if let Some(list) = self.of_account.get_mut(account as usize) {
-                    list.push(pos as u32);
-                }
             }
         }
         if change.qualified

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use moat_types::{Record, Timestamp};
 
 use crate::pipeline::{spawn_splitter, Batch, Msg, Span};
-use crate::reader::{decoded, parse_record};
+use crate::reader::{decoded, parse_record, Position};
 use crate::{FormatError, FormatErrorKind, ReadOptions, SkipReport};
 
 /// One line, as a worker left it.
@@ -52,15 +52,11 @@ type Source = Mutex<(Receiver<Msg>, u64)>;
 /// Reads records of type `T` in parallel and yields `map(record)` in input order; see the
 /// module documentation.
 pub struct ParallelReader<T, U> {
-    path: String,
-    opts: ReadOptions,
+    at: Position,
     results: Option<Receiver<(u64, Part<U>)>>,
     pending: BTreeMap<u64, Part<U>>,
     next: u64,
     current: std::vec::IntoIter<Parsed<U>>,
-    line_no: u64,
-    last_ts: Option<Timestamp>,
-    skipped: SkipReport,
     done: bool,
     workers: Vec<JoinHandle<()>>,
     _record: PhantomData<fn() -> T>,
@@ -120,15 +116,11 @@ where
             handles.push(handle);
         }
         Ok(ParallelReader {
-            path: name,
-            opts,
+            at: Position::new(name, opts),
             results: Some(done_rx),
             pending: BTreeMap::new(),
             next: 0,
             current: Vec::new().into_iter(),
-            line_no: 0,
-            last_ts: None,
-            skipped: SkipReport::default(),
             done: false,
             workers: handles,
             _record: PhantomData,
@@ -137,17 +129,17 @@ where
 
     /// Lines skipped so far.
     pub fn skipped(&self) -> &SkipReport {
-        &self.skipped
+        &self.at.skipped
     }
 
     /// Number of the last line read (1-based; 0 before the first).
     pub fn line(&self) -> u64 {
-        self.line_no
+        self.at.line_no
     }
 
     /// The name given for the input.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.at.path
     }
 
     /// Ends the read: drops what is pending and stops the workers (which stop the splitter).
@@ -187,32 +179,19 @@ where
                 return None;
             }
             if let Some(parsed) = self.current.next() {
-                self.line_no += 1;
-                match parsed {
-                    Parsed::Blank => continue,
-                    Parsed::Bad(kind) => {
-                        let err = FormatError::new(&self.path, Some(self.line_no), kind);
-                        if self.opts.skip_bad_lines && err.is_skippable() {
-                            self.skipped.record(&err);
-                            continue;
-                        }
+                self.at.line_no += 1;
+                // A record in order, a skipped line (`None`), or the error that ends the read.
+                let outcome = match parsed {
+                    Parsed::Blank => Ok(None),
+                    Parsed::Bad(kind) => self.at.bad(kind).map(|()| None),
+                    Parsed::Record(ts, item) => self.at.in_order(ts).map(|()| Some(item)),
+                };
+                match outcome {
+                    Ok(Some(item)) => return Some(Ok(item)),
+                    Ok(None) => continue,
+                    Err(e) => {
                         self.finish();
-                        return Some(Err(err));
-                    }
-                    Parsed::Record(ts, item) => {
-                        if let Some(ts) = ts {
-                            if let Some(previous) = self.last_ts.filter(|p| ts < *p) {
-                                let kind = FormatErrorKind::OutOfOrder { ts, previous };
-                                self.finish();
-                                return Some(Err(FormatError::new(
-                                    &self.path,
-                                    Some(self.line_no),
-                                    kind,
-                                )));
-                            }
-                            self.last_ts = Some(ts);
-                        }
-                        return Some(Ok(item));
+                        return Some(Err(e));
                     }
                 }
             }
@@ -223,17 +202,17 @@ where
                     return None;
                 }
                 Some(Part::Failed(e)) => {
-                    let line = self.line_no + 1;
+                    let err = self.at.failed(e);
                     self.finish();
-                    return Some(Err(FormatError::new(&self.path, Some(line), e)));
+                    return Some(Err(err));
                 }
                 // Workers hang up only after `End` or `Failed` unless one panicked: say so
                 // rather than pass a cut-short input off as complete.
                 None => {
-                    let line = self.line_no + 1;
-                    self.finish();
                     let e = io::Error::other("background parsing thread stopped unexpectedly");
-                    return Some(Err(FormatError::new(&self.path, Some(line), e)));
+                    let err = self.at.failed(e);
+                    self.finish();
+                    return Some(Err(err));
                 }
             }
         }

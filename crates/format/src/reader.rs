@@ -66,14 +66,66 @@ impl SkipReport {
 /// [`Reader::open`] and [`Reader::from_reader`] decompress and split lines on a background
 /// thread, a few MiB ahead of the caller; dropping the reader stops that thread.
 pub struct Reader<T> {
-    path: String,
+    at: Position,
     lines: Lines,
-    opts: ReadOptions,
-    line_no: u64,
-    last_ts: Option<Timestamp>,
-    skipped: SkipReport,
     done: bool,
     _record: PhantomData<fn() -> T>,
+}
+
+/// Where a read stands, in input order: what both [`Reader`] and
+/// [`crate::ParallelReader`] keep and decide the same way (line numbers, the skip policy and
+/// its report, the time order).
+#[derive(Debug)]
+pub(crate) struct Position {
+    pub(crate) path: String,
+    pub(crate) opts: ReadOptions,
+    /// Number of the last line read (1-based; 0 before the first).
+    pub(crate) line_no: u64,
+    last_ts: Option<Timestamp>,
+    pub(crate) skipped: SkipReport,
+}
+
+impl Position {
+    pub(crate) fn new(path: String, opts: ReadOptions) -> Self {
+        Position {
+            path,
+            opts,
+            line_no: 0,
+            last_ts: None,
+            skipped: SkipReport::default(),
+        }
+    }
+
+    /// A problem with the current line: `Ok` when it is skipped (and counted), `Err` with the
+    /// error that ends the read otherwise.
+    pub(crate) fn bad(&mut self, kind: FormatErrorKind) -> Result<(), FormatError> {
+        let err = FormatError::new(&self.path, Some(self.line_no), kind);
+        if self.opts.skip_bad_lines && err.is_skippable() {
+            self.skipped.record(&err);
+            Ok(())
+        } else {
+            Err(err)
+        }
+    }
+
+    /// Checks that the current line's record (with order key `ts`) is not earlier than the
+    /// previous one; an error ends the read.
+    pub(crate) fn in_order(&mut self, ts: Option<Timestamp>) -> Result<(), FormatError> {
+        let Some(ts) = ts else {
+            return Ok(());
+        };
+        if let Some(previous) = self.last_ts.filter(|p| ts < *p) {
+            let kind = FormatErrorKind::OutOfOrder { ts, previous };
+            return Err(FormatError::new(&self.path, Some(self.line_no), kind));
+        }
+        self.last_ts = Some(ts);
+        Ok(())
+    }
+
+    /// The input failed before the next line was complete.
+    pub(crate) fn failed(&self, e: std::io::Error) -> FormatError {
+        FormatError::new(&self.path, Some(self.line_no + 1), e)
+    }
 }
 
 /// Where lines come from.
@@ -153,12 +205,8 @@ impl<T: Record> Reader<T> {
 
     fn with_lines(path: String, lines: Lines, opts: ReadOptions) -> Self {
         Reader {
-            path,
+            at: Position::new(path, opts),
             lines,
-            opts,
-            line_no: 0,
-            last_ts: None,
-            skipped: SkipReport::default(),
             done: false,
             _record: PhantomData,
         }
@@ -166,17 +214,17 @@ impl<T: Record> Reader<T> {
 
     /// Lines skipped so far.
     pub fn skipped(&self) -> &SkipReport {
-        &self.skipped
+        &self.at.skipped
     }
 
     /// Number of the last line read (1-based; 0 before the first).
     pub fn line(&self) -> u64 {
-        self.line_no
+        self.at.line_no
     }
 
     /// The name given at construction.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.at.path
     }
 
     fn next_record(&mut self) -> Option<Result<T, FormatError>> {
@@ -184,51 +232,43 @@ impl<T: Record> Reader<T> {
             if self.done {
                 return None;
             }
-            let parsed = match self.lines.next_line(self.opts.max_line_bytes) {
+            let max_line_bytes = self.at.opts.max_line_bytes;
+            let parsed = match self.lines.next_line(max_line_bytes) {
                 Line::End => {
                     self.finish();
                     return None;
                 }
                 Line::Failed(e) => {
                     self.finish();
-                    return Some(Err(FormatError::new(&self.path, Some(self.line_no + 1), e)));
+                    return Some(Err(self.at.failed(e)));
                 }
                 Line::TooLong => {
-                    self.line_no += 1;
+                    self.at.line_no += 1;
                     Err(FormatErrorKind::LineTooLong {
-                        limit: self.opts.max_line_bytes,
+                        limit: max_line_bytes,
                     })
                 }
                 Line::Text(text) => {
-                    self.line_no += 1;
+                    self.at.line_no += 1;
                     match parse_record::<T>(text) {
                         Some(parsed) => parsed,
                         None => continue,
                     }
                 }
             };
-            let record = match parsed {
-                Ok(r) => r,
-                Err(kind) => {
-                    let err = FormatError::new(&self.path, Some(self.line_no), kind);
-                    match self.bad(err) {
-                        Some(e) => return Some(Err(e)),
-                        None => continue,
-                    }
-                }
+            // A record in order, a skipped line (`None`), or the error that ends the read.
+            let outcome = match parsed {
+                Ok(r) => self.at.in_order(r.order_key()).map(|()| Some(r)),
+                Err(kind) => self.at.bad(kind).map(|()| None),
             };
-            if let Some(ts) = record.order_key() {
-                if let Some(previous) = self.last_ts.filter(|p| ts < *p) {
+            match outcome {
+                Ok(Some(record)) => return Some(Ok(record)),
+                Ok(None) => continue,
+                Err(e) => {
                     self.finish();
-                    return Some(Err(FormatError::new(
-                        &self.path,
-                        Some(self.line_no),
-                        FormatErrorKind::OutOfOrder { ts, previous },
-                    )));
+                    return Some(Err(e));
                 }
-                self.last_ts = Some(ts);
             }
-            return Some(Ok(record));
         }
     }
 
@@ -238,18 +278,6 @@ impl<T: Record> Reader<T> {
     fn finish(&mut self) {
         self.done = true;
         self.lines = Lines::Finished;
-    }
-
-    /// Handles a skippable error: counts it and returns `None` when skipping, or ends the read
-    /// and returns it.
-    fn bad(&mut self, err: FormatError) -> Option<FormatError> {
-        if self.opts.skip_bad_lines && err.is_skippable() {
-            self.skipped.record(&err);
-            None
-        } else {
-            self.finish();
-            Some(err)
-        }
     }
 }
 
