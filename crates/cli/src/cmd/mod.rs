@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod demo;
 pub mod eval;
+pub mod mark;
 pub mod report;
 pub mod sim;
 pub mod validate;
