@@ -91,3 +91,44 @@ def test_vllm_gumbel() -> None:
     token = GumbelProcessor(KEY, h=2, temperature=0.8).choose([3, 4], logits.float().numpy())
     assert out.dtype == torch.float16
     assert torch.isfinite(out).nonzero().flatten().tolist() == [token]
+
+
+def _tiny_model():
+    """A randomly initialised one-layer GPT-2 built from a config: no download needed."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=VOCAB, n_positions=256, n_embd=32, n_layer=1, n_head=2
+    )
+    return transformers.GPT2LMHeadModel(config).eval()
+
+
+def test_hf_generate_end_to_end_is_detected() -> None:
+    """`model.generate` with the processors yields text the detector finds under its key only."""
+    from transformers import LogitsProcessorList
+
+    from moat_mark import detect_gumbel, detect_kgw
+
+    model = _tiny_model()
+    prompt = torch.tensor([[1, 2, 3, 4]])
+    kgw = LogitsProcessorList([HfKgwLogitsProcessor(KEY, gamma=0.25, delta=4.0, h=1)])
+    with torch.no_grad():
+        out = model.generate(
+            prompt, do_sample=True, max_new_tokens=120, logits_processor=kgw,
+            pad_token_id=0, top_k=0,
+        )
+    text = out[0, prompt.shape[1] - 1 :].tolist()  # the last prompt token is the first window
+    own = detect_kgw(KEY, [text], gamma=0.25, h=1)
+    other = detect_kgw(bytes(32), [text], gamma=0.25, h=1)
+    assert own.log10_p < -10, own
+    assert other.log10_p > -4, other
+
+    gumbel = LogitsProcessorList([HfGumbelLogitsProcessor(KEY, h=1)])
+    with torch.no_grad():
+        out = model.generate(
+            prompt, do_sample=True, max_new_tokens=120, logits_processor=gumbel,
+            pad_token_id=0, top_k=0,
+        )
+    text = out[0, prompt.shape[1] - 1 :].tolist()
+    own = detect_gumbel(KEY, [text], h=1)
+    assert own.log10_p < -6, own
