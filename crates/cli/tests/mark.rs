@@ -17,6 +17,12 @@ fn moat(args: &[&str]) -> Output {
         .expect("running moat")
 }
 
+/// Runs `moat` with a command line split on whitespace (the tests' paths have no spaces).
+fn run(line: &str) -> Output {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    moat(&args)
+}
+
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -112,24 +118,11 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let master = dir.path().join("master.key");
     let keyring = dir.path().join("keyring.json");
-    let out = ok(&moat(&["mark", "keygen", "--out", &p(&master)]));
+    let out = ok(&run(&format!("mark keygen --out {}", p(&master))));
     assert!(out.contains("key id"), "{out}");
     let hex = std::fs::read_to_string(&master).unwrap();
     let key = Key::from_hex(&hex).unwrap();
-    let out = ok(&moat(&[
-        "mark",
-        "derive",
-        "--master",
-        &p(&master),
-        "--scope",
-        "campaign:a",
-        "--scope",
-        "campaign:b",
-        "--scope",
-        "campaign:c",
-        "--keyring",
-        &p(&keyring),
-    ]));
+    let out = ok(&run(&format!("mark derive --master {} --scope campaign:a --scope campaign:b --scope campaign:c --keyring {}", p(&master), p(&keyring))));
     // Ids are shown, keys never.
     let b = key.derive("campaign:b");
     assert!(out.contains(&b.id().to_string()), "{out}");
@@ -159,9 +152,9 @@ fn log10_p(json: &str) -> f64 {
 fn keygen_refuses_to_overwrite_and_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let master = dir.path().join("m.key");
-    ok(&moat(&["mark", "keygen", "--out", &p(&master)]));
+    ok(&run(&format!("mark keygen --out {}", p(&master))));
     let first = std::fs::read_to_string(&master).unwrap();
-    let e = err(&moat(&["mark", "keygen", "--out", &p(&master)]));
+    let e = err(&run(&format!("mark keygen --out {}", p(&master))));
     assert!(e.contains("refusing to overwrite"), "{e}");
     assert_eq!(std::fs::read_to_string(&master).unwrap(), first);
     #[cfg(unix)]
@@ -175,7 +168,7 @@ fn keygen_refuses_to_overwrite_and_is_private() {
 #[test]
 fn detects_the_served_key_and_nothing_else() {
     let s = setup();
-    let run = |scope: &str, file: &Path| {
+    let detect_p = |scope: &str, file: &Path| {
         log10_p(&ok(&moat(&[
             "mark",
             "detect",
@@ -189,85 +182,43 @@ fn detects_the_served_key_and_nothing_else() {
             &p(file),
         ])))
     };
-    let own = run("campaign:b", &s.marked_b);
+    let own = detect_p("campaign:b", &s.marked_b);
     assert!(own < -15.0, "{own}");
-    assert!(run("campaign:a", &s.marked_b) > -4.0);
-    assert!(run("campaign:b", &s.clean) > -4.0);
+    assert!(detect_p("campaign:a", &s.marked_b) > -4.0);
+    assert!(detect_p("campaign:b", &s.clean) > -4.0);
 
     // Half of the text given as our prompt: its tuples are skipped, the rest still scores.
     let marked = std::fs::read_to_string(&s.marked_b).unwrap();
     let half: String = marked.split_inclusive(' ').take(150).collect();
     let prompt = s.marked_b.with_file_name("prompt.txt");
     std::fs::write(&prompt, half).unwrap();
-    let out = ok(&moat(&[
-        "mark",
-        "detect",
-        "--keyring",
-        &p(&s.keyring),
-        "--scope",
-        "campaign:b",
-        "--json",
-        "--prompts",
-        &p(&prompt),
-        &p(&s.marked_b),
-    ]));
+    let out = ok(&run(&format!(
+        "mark detect --keyring {} --scope campaign:b --json --prompts {} {}",
+        p(&s.keyring),
+        p(&prompt),
+        p(&s.marked_b)
+    )));
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(v["skipped"]["in_prompts"].as_u64().unwrap() > 100, "{out}");
     assert!(v["log10_p"].as_f64().unwrap() < -5.0, "{out}");
     // The whole text as prompt: nothing is left to score.
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--keyring",
-        &p(&s.keyring),
-        "--scope",
-        "campaign:b",
-        "--prompts",
-        &p(&s.marked_b),
-        &p(&s.marked_b),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --keyring {} --scope campaign:b --prompts {} {}",
+        p(&s.keyring),
+        p(&s.marked_b),
+        p(&s.marked_b)
+    )));
     assert!(e.contains("too short") && e.contains("in prompts"), "{e}");
 }
 
 #[test]
 fn attributes_campaign_b_only() {
     let s = setup();
-    let out = ok(&moat(&[
-        "mark",
-        "attribute",
-        "--master",
-        &p(&s.master),
-        "--candidate",
-        "campaign:a",
-        "--candidate",
-        "campaign:b",
-        "--candidate",
-        "campaign:c",
-        "--controls",
-        "200",
-        "--context",
-        "1",
-        "--json",
-        &p(&s.marked_b),
-    ]));
+    let out = ok(&run(&format!("mark attribute --master {} --candidate campaign:a --candidate campaign:b --candidate campaign:c --controls 200 --context 1 --json {}", p(&s.master), p(&s.marked_b))));
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["attributed"], serde_json::json!(["campaign:b"]), "{out}");
     assert_eq!(v["controls"], 200);
-    let out = ok(&moat(&[
-        "mark",
-        "attribute",
-        "--master",
-        &p(&s.master),
-        "--candidate",
-        "campaign:a",
-        "--candidate",
-        "campaign:b",
-        "--controls",
-        "50",
-        "--context",
-        "1",
-        &p(&s.clean),
-    ]));
+    let out = ok(&run(&format!("mark attribute --master {} --candidate campaign:a --candidate campaign:b --controls 50 --context 1 {}", p(&s.master), p(&s.clean))));
     assert!(out.contains("attributed to: none"), "{out}");
 }
 
@@ -282,33 +233,20 @@ fn open_setting_scores_predictions() {
     let line = serde_json::json!({"tokens": tokens, "predicted": tokens}).to_string();
     let preds = s.marked_b.with_extension("jsonl");
     std::fs::write(&preds, format!("{line}\n")).unwrap();
-    let own = log10_p(&ok(&moat(&[
-        "mark",
-        "radioactivity",
-        "--setting",
-        "open",
-        "--keyring",
-        &p(&s.keyring),
-        "--scope",
-        "campaign:b",
-        "--json",
-        &p(&preds),
-    ])));
+    let own = log10_p(&ok(&run(&format!(
+        "mark radioactivity --setting open --keyring {} --scope campaign:b --json {}",
+        p(&s.keyring),
+        p(&preds)
+    ))));
     assert!(own < -15.0, "{own}");
     // Mismatched lengths are refused with the line.
     let bad = serde_json::json!({"tokens": [1, 2, 3], "predicted": [1]}).to_string();
     std::fs::write(&preds, format!("{bad}\n")).unwrap();
-    let e = err(&moat(&[
-        "mark",
-        "radioactivity",
-        "--setting",
-        "open",
-        "--keyring",
-        &p(&s.keyring),
-        "--scope",
-        "campaign:b",
-        &p(&preds),
-    ]));
+    let e = err(&run(&format!(
+        "mark radioactivity --setting open --keyring {} --scope campaign:b {}",
+        p(&s.keyring),
+        p(&preds)
+    )));
     assert!(e.contains(":1: 1 predictions for 3 tokens"), "{e}");
 }
 
@@ -318,87 +256,62 @@ fn clear_errors_for_wrong_keys_and_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let bad_key = dir.path().join("bad.key");
     std::fs::write(&bad_key, "not a key\n").unwrap();
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--key-file",
-        &p(&bad_key),
-        &p(&s.clean),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --key-file {} {}",
+        p(&bad_key),
+        p(&s.clean)
+    )));
     assert!(e.contains(&p(&bad_key)) && e.contains("64 hex"), "{e}");
 
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--keyring",
-        &p(&s.keyring),
-        "--key-id",
-        "0123456789abcdef",
-        &p(&s.clean),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --keyring {} --key-id 0123456789abcdef {}",
+        p(&s.keyring),
+        p(&s.clean)
+    )));
     assert!(
         e.contains("key id 0123456789abcdef is not in keyring"),
         "{e}"
     );
 
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--keyring",
-        &p(&s.keyring),
-        "--scope",
-        "campaign:z",
-        &p(&s.clean),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --keyring {} --scope campaign:z {}",
+        p(&s.keyring),
+        p(&s.clean)
+    )));
     assert!(e.contains("no key for scope \"campaign:z\""), "{e}");
 
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "  \n").unwrap();
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--key-file",
-        &p(&s.master),
-        &p(&empty),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --key-file {} {}",
+        p(&s.master),
+        p(&empty)
+    )));
     assert!(e.contains("no text"), "{e}");
 
     let short = dir.path().join("short.txt");
     std::fs::write(&short, "Hi").unwrap();
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--key-file",
-        &p(&s.master),
-        "--context",
-        "4",
-        &p(&short),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --key-file {} --context 4 {}",
+        p(&s.master),
+        p(&short)
+    )));
     assert!(e.contains("too short"), "{e}");
 
     let jsonl = dir.path().join("t.jsonl");
     std::fs::write(&jsonl, "{\"text\": \"a b c\"}\n{\"other\": 1}\n").unwrap();
-    let e = err(&moat(&[
-        "mark",
-        "detect",
-        "--key-file",
-        &p(&s.master),
-        "--field",
-        "text",
-        &p(&jsonl),
-    ]));
+    let e = err(&run(&format!(
+        "mark detect --key-file {} --field text {}",
+        p(&s.master),
+        p(&jsonl)
+    )));
     assert!(e.contains("t.jsonl:2: no string field \"text\""), "{e}");
 
-    let e = err(&moat(&[
-        "mark",
-        "derive",
-        "--master",
-        &p(&s.master),
-        "--scope",
-        "moat-control:1",
-        "--keyring",
-        &p(&s.keyring),
-    ]));
+    let e = err(&run(&format!(
+        "mark derive --master {} --scope moat-control:1 --keyring {}",
+        p(&s.master),
+        p(&s.keyring)
+    )));
     assert!(e.contains("reserved"), "{e}");
 }
 
@@ -407,7 +320,7 @@ fn clear_errors_for_wrong_keys_and_inputs() {
 fn committed_vectors_are_current() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("vectors.json");
-    ok(&moat(&["mark", "vectors", "--out", &p(&out)]));
+    ok(&run(&format!("mark vectors --out {}", p(&out))));
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/tests/vectors.json");
     let want = std::fs::read_to_string(&committed).unwrap_or_default();
     let got = std::fs::read_to_string(&out).unwrap();
