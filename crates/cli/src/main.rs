@@ -37,7 +37,7 @@ enum Command {
     /// Simulate a small scenario, analyze it, show the campaigns found and the evaluation.
     Demo(cmd::demo::Args),
     /// Watermark keys, detection, radioactivity and campaign attribution.
-    Mark(cmd::mark::Args),
+    Mark(Box<cmd::mark::Args>),
 }
 
 fn main() -> ExitCode {
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Demo(args) => cmd::demo::run(args),
-        Command::Mark(args) => cmd::mark::run(args),
+        Command::Mark(args) => cmd::mark::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -329,3 +329,84 @@ fn committed_vectors_are_current() {
         "python/tests/vectors.json is stale: run `moat mark vectors --out python/tests/vectors.json`"
     );
 }
+
+/// The closed test can take what was served to a campaign straight from Moat's exchange log:
+/// the campaign's outputs become the window filter, its prompts are excluded.
+#[test]
+fn closed_setting_reads_served_outputs_from_the_exchange_log() {
+    use moat_format::Writer;
+    use moat_types::{CampaignDetection, Detection};
+
+    let s = setup();
+    let dir = s.marked_b.parent().unwrap().to_path_buf();
+    let marked = std::fs::read_to_string(&s.marked_b).unwrap();
+    let clean = std::fs::read_to_string(&s.clean).unwrap();
+    let line = |ts: &str, account: &str, prompt: &str, answer: &str| {
+        serde_json::json!({
+            "v": 1, "ts": ts, "account_id": account,
+            "request": {"messages": [{"role": "user", "content": prompt}]},
+            "response": {"status": 200, "content": answer},
+        })
+        .to_string()
+    };
+    let log = dir.join("traffic.jsonl");
+    std::fs::write(
+        &log,
+        [
+            line(
+                "2026-11-01T00:00:00Z",
+                "acct_a",
+                "Tell me a story.",
+                &marked,
+            ),
+            line("2026-11-01T00:00:01Z", "acct_z", "Another one.", &clean),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let detections = dir.join("detections.jsonl");
+    let mut w = Writer::<Detection>::create(&detections).unwrap();
+    w.write(&Detection::Campaign(CampaignDetection {
+        campaign_id: "c1".into(),
+        accounts: vec!["acct_a".into()],
+        score: 0.9,
+        first_detected_at: None,
+        signals: Vec::new(),
+    }))
+    .unwrap();
+    w.finish().unwrap();
+
+    // A "student" that reproduces the campaign's answer is found; only positions after windows
+    // of the served answer count.
+    let out = ok(&run(&format!(
+        "mark radioactivity --keyring {} --scope campaign:b --json --served-log {} \
+         --detections {} --campaign c1 {} {}",
+        p(&s.keyring),
+        p(&log),
+        p(&detections),
+        p(&s.marked_b),
+        p(&s.clean)
+    )));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["log10_p"].as_f64().unwrap() < -15.0, "{out}");
+    assert!(v["skipped"]["filtered_out"].as_u64().unwrap() > 0, "{out}");
+
+    let e = err(&run(&format!(
+        "mark radioactivity --keyring {} --scope campaign:b --served-log {} --detections {} \
+         --campaign c9 {}",
+        p(&s.keyring),
+        p(&log),
+        p(&detections),
+        p(&s.clean)
+    )));
+    assert!(e.contains("campaign \"c9\" is not in"), "{e}");
+
+    let e = err(&run(&format!(
+        "mark radioactivity --keyring {} --scope campaign:b --served-log {} --account acct_q {}",
+        p(&s.keyring),
+        p(&log),
+        p(&s.clean)
+    )));
+    assert!(e.contains("holds no response text"), "{e}");
+}

@@ -406,11 +406,88 @@ struct RadioactivityArgs {
     /// accounts; same format as the inputs) and score only positions after those windows.
     #[arg(long = "served")]
     served: Vec<PathBuf>,
+    /// Closed setting: take the served outputs (response content and returned reasoning) and
+    /// our prompts (request messages) from Moat's own exchange log, for the accounts of
+    /// --campaign (with --detections) or of --account.
+    #[arg(long)]
+    served_log: Option<PathBuf>,
+    /// The detections file that names the campaign's accounts.
+    #[arg(long, requires = "served_log")]
+    detections: Option<PathBuf>,
+    /// The campaign whose served outputs to pre-register (needs --detections).
+    #[arg(long, requires = "detections")]
+    campaign: Option<String>,
+    /// An account whose served outputs to pre-register; repeatable.
+    #[arg(long = "account", requires = "served_log")]
+    accounts: Vec<String>,
     #[command(flatten)]
     texts: TextArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// What Moat served to some accounts, read from its exchange log.
+struct Served {
+    outputs: Vec<String>,
+    prompts: Vec<String>,
+    exchanges: u64,
+}
+
+/// The accounts of `campaign` in a detections file.
+fn campaign_accounts(path: &Path, campaign: &str) -> anyhow::Result<Vec<String>> {
+    use moat_types::Detection;
+    let reader = moat_format::Reader::<Detection>::open(path, moat_format::ReadOptions::default())
+        .with_context(|| format!("cannot open detections {}", path.display()))?;
+    for record in reader {
+        if let Detection::Campaign(c) = record? {
+            if c.campaign_id == campaign {
+                return Ok(c.accounts);
+            }
+        }
+    }
+    bail!("campaign {campaign:?} is not in {}", path.display())
+}
+
+/// Outputs served to `accounts` and the prompts they sent, from an exchange log.
+fn served_from_log(path: &Path, accounts: &[String]) -> anyhow::Result<Served> {
+    use moat_types::Exchange;
+    let wanted: std::collections::HashSet<&str> = accounts.iter().map(String::as_str).collect();
+    let reader = moat_format::Reader::<Exchange>::open(path, moat_format::ReadOptions::default())
+        .with_context(|| format!("cannot open exchange log {}", path.display()))?;
+    let mut served = Served {
+        outputs: Vec::new(),
+        prompts: Vec::new(),
+        exchanges: 0,
+    };
+    for record in reader {
+        let exchange = record?;
+        if !wanted.contains(exchange.account_id.as_str()) {
+            continue;
+        }
+        served.exchanges += 1;
+        for message in &exchange.request.messages {
+            let text = message.text_content();
+            if !text.trim().is_empty() {
+                served.prompts.push(text);
+            }
+        }
+        served.prompts.extend(exchange.request.prompt.clone());
+        if let Some(response) = exchange.response {
+            served.outputs.extend(response.content);
+            served.outputs.extend(response.reasoning);
+        }
+    }
+    if served.outputs.is_empty() {
+        bail!(
+            "{} holds no response text for these {} accounts ({} exchanges): the log must \
+             record response.content to pre-register served outputs",
+            path.display(),
+            accounts.len(),
+            served.exchanges
+        );
+    }
+    Ok(served)
 }
 
 fn radioactivity(args: RadioactivityArgs) -> anyhow::Result<()> {
@@ -426,13 +503,34 @@ fn radioactivity(args: RadioactivityArgs) -> anyhow::Result<()> {
             for s in tokenize(&tokenizer, &read_texts_opt(&args.served, field)?)? {
                 scorer.register_filter(&s);
             }
+            if let Some(log) = &args.served_log {
+                let mut accounts = args.accounts.clone();
+                if let (Some(detections), Some(campaign)) = (&args.detections, &args.campaign) {
+                    accounts.extend(campaign_accounts(detections, campaign)?);
+                }
+                if accounts.is_empty() {
+                    bail!("--served-log needs --campaign with --detections, or --account");
+                }
+                let served = served_from_log(log, &accounts)?;
+                tracing::info!(
+                    exchanges = served.exchanges,
+                    outputs = served.outputs.len(),
+                    "served outputs read from the exchange log"
+                );
+                for s in tokenize(&tokenizer, &served.outputs)? {
+                    scorer.register_filter(&s);
+                }
+                for p in tokenize(&tokenizer, &served.prompts)? {
+                    scorer.exclude_prompt(&p);
+                }
+            }
             for t in tokenize(&tokenizer, &read_texts(&args.texts.inputs, field)?)? {
                 scorer.score_text(&t);
             }
         }
         Setting::Open => {
-            if !args.served.is_empty() {
-                bail!("--served applies to the closed setting; in the open setting the inputs are the served texts");
+            if !args.served.is_empty() || args.served_log.is_some() {
+                bail!("--served and --served-log apply to the closed setting; in the open setting the inputs are the served texts");
             }
             let h = args.scheme.context()?.width();
             for path in &args.texts.inputs {
