@@ -132,3 +132,28 @@ def test_hf_generate_end_to_end_is_detected() -> None:
     text = out[0, prompt.shape[1] - 1 :].tolist()
     own = detect_gumbel(KEY, [text], h=1)
     assert own.log10_p < -6, own
+
+
+def test_reading_mode_predictions_feed_the_open_setting(tmp_path) -> None:
+    """Predictions of a model on a text line up with the text, in windows too."""
+    import json
+
+    from moat_mark.reading import predictions, write_predictions
+
+    model = _tiny_model()
+    text = list(range(5, 45))
+    whole = list(predictions(model, [text], max_len=1024))[0]
+    windowed = list(predictions(model, [text], max_len=7))[0]
+    assert whole["tokens"] == text and len(whole["predicted"]) == len(text)
+    # The first prediction of every later window loses left context, so only the first
+    # window's predictions must agree exactly.
+    assert whole["predicted"][:7] == windowed["predicted"][:7]
+    with torch.no_grad():
+        logits = model(torch.tensor([text[:10]])).logits[0]
+    assert whole["predicted"][10] == int(logits[9].argmax())
+    path = tmp_path / "p.jsonl"
+    assert write_predictions(str(path), [whole, windowed]) == 2
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows[0] == whole
+    with pytest.raises(ValueError, match="empty"):
+        list(predictions(model, [[]]))
