@@ -231,6 +231,57 @@ pub fn generate() -> Result<Value, Error> {
         }
     }
 
+    // Selfhash identities: windows that differ only in tokens not holding the minimum share
+    // one identity, so the second and third texts score nothing new.
+    for h in [2usize, 3] {
+        let context = Context::new(h, Mode::SelfHash)?;
+        let key = &derived[h % derived.len()];
+        let prf = Prf::new(key, context);
+        let (a, t) = (11u32, 12u32);
+        let floor = prf.ctx(a).min(prf.ctx(t));
+        let high: Vec<u32> = (100u32..100_000)
+            .filter(|&c| prf.ctx(c) > floor)
+            .take(3)
+            .collect();
+        let texts: Vec<Vec<u32>> = high
+            .iter()
+            .map(|&b| {
+                let mut text = vec![b; h - 1];
+                text.extend([a, t, a, t]);
+                text
+            })
+            .collect();
+        for statistic in [Statistic::Green { gamma: 0.25 }, Statistic::Gumbel] {
+            let mut scorer = Scorer::new(prf.clone(), statistic)?;
+            for text in &texts {
+                scorer.score_text(text);
+            }
+            let score = scorer.score()?;
+            let mut case = json!({
+                "key_hex": key.to_hex(),
+                "mode": "selfhash",
+                "h": h,
+                "texts": texts,
+                "prompts": Vec::<Vec<u32>>::new(),
+                "filter": Value::Null,
+                "scored": score.scored,
+                "log10_p": score.log10_p,
+            });
+            match statistic {
+                Statistic::Green { gamma } => {
+                    case["scheme"] = json!("kgw");
+                    case["gamma"] = json!(gamma);
+                    case["green"] = json!(score.green);
+                }
+                Statistic::Gumbel => {
+                    case["scheme"] = json!("gumbel");
+                    case["score"] = json!(score.sum);
+                }
+            }
+            detect_cases.push(case);
+        }
+    }
+
     Ok(json!({
         "scheme": "moat-mark/v1",
         "keys": keys,
@@ -253,6 +304,6 @@ mod tests {
         assert_eq!(a["prf"].as_array().map(Vec::len), Some(5));
         assert_eq!(a["kgw"].as_array().map(Vec::len), Some(15));
         assert_eq!(a["gumbel"].as_array().map(Vec::len), Some(35));
-        assert_eq!(a["detect"].as_array().map(Vec::len), Some(15));
+        assert_eq!(a["detect"].as_array().map(Vec::len), Some(19));
     }
 }
