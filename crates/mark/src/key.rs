@@ -30,27 +30,16 @@ impl Key {
     /// Parses 64 hex characters (surrounding whitespace ignored).
     pub fn from_hex(text: &str) -> Result<Key, Error> {
         let text = text.trim();
-        if text.len() != 64 {
-            return Err(Error::InvalidKey(format!(
+        match decode_hex::<32>(text) {
+            Ok(bytes) => Ok(Key(bytes)),
+            Err(HexError::Length) => Err(Error::InvalidKey(format!(
                 "expected 64 hex characters, found {}",
                 text.chars().count()
-            )));
+            ))),
+            Err(HexError::Digit(at)) => Err(Error::InvalidKey(format!(
+                "non-hex character at position {at}"
+            ))),
         }
-        let mut bytes = [0u8; 32];
-        for (i, pair) in text.as_bytes().chunks_exact(2).enumerate() {
-            let hi = hex_digit(pair[0]);
-            let lo = hex_digit(pair[1]);
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => bytes[i] = hi << 4 | lo,
-                _ => {
-                    return Err(Error::InvalidKey(format!(
-                        "non-hex character at position {}",
-                        2 * i + usize::from(hi.is_some())
-                    )))
-                }
-            }
-        }
-        Ok(Key(bytes))
     }
 
     /// The key as 64 lowercase hex characters: for key files only.
@@ -120,21 +109,16 @@ impl KeyId {
     /// Parses 16 hex characters.
     pub fn from_hex(text: &str) -> Result<KeyId, Error> {
         let text = text.trim();
-        let bytes = text.as_bytes();
-        if bytes.len() != 16 {
-            return Err(Error::InvalidKey(format!(
+        match decode_hex::<8>(text) {
+            Ok(id) => Ok(KeyId(id)),
+            Err(HexError::Length) => Err(Error::InvalidKey(format!(
                 "a key id has 16 hex characters, found {}",
                 text.chars().count()
-            )));
-        }
-        let mut id = [0u8; 8];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            match (hex_digit(pair[0]), hex_digit(pair[1])) {
-                (Some(hi), Some(lo)) => id[i] = hi << 4 | lo,
-                _ => return Err(Error::InvalidKey(format!("key id {text:?} is not hex"))),
+            ))),
+            Err(HexError::Digit(_)) => {
+                Err(Error::InvalidKey(format!("key id {text:?} is not hex")))
             }
         }
-        Ok(KeyId(id))
     }
 }
 
@@ -148,6 +132,30 @@ impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KeyId({self})")
     }
+}
+
+/// Why hex text did not decode.
+enum HexError {
+    /// Not exactly two characters a byte.
+    Length,
+    /// A character that is not a hex digit, at this byte offset.
+    Digit(usize),
+}
+
+/// Decodes exactly `2 * N` hex characters (either case).
+fn decode_hex<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * N {
+        return Err(HexError::Length);
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        match (hex_digit(pair[0]), hex_digit(pair[1])) {
+            (Some(hi), Some(lo)) => out[i] = hi << 4 | lo,
+            (hi, _) => return Err(HexError::Digit(2 * i + usize::from(hi.is_some()))),
+        }
+    }
+    Ok(out)
 }
 
 fn hex_digit(c: u8) -> Option<u8> {

@@ -150,11 +150,11 @@ impl Scorer {
             self.tally.filtered_out += 1;
             return false;
         }
-        let u = uniform(self.prf.value(window, t));
         if !self.seen.insert(tuple) {
             self.tally.duplicates += 1;
             return false;
         }
+        let u = uniform(self.prf.value(window, t));
         self.tally.scored += 1;
         match self.statistic {
             Statistic::Green { gamma } => self.tally.green += u64::from(u < gamma),

@@ -188,10 +188,6 @@ pub fn generate() -> Result<Value, Error> {
             (Statistic::Gumbel, false),
             (Statistic::Green { gamma: 0.5 }, true),
         ] {
-            let mut scorer = Scorer::new(prf.clone(), statistic)?;
-            for p in &prompts {
-                scorer.exclude_prompt(p);
-            }
             let filter: Option<Vec<Vec<u32>>> = with_filter.then(|| {
                 let served = &texts[1];
                 (h..served.len())
@@ -199,35 +195,7 @@ pub fn generate() -> Result<Value, Error> {
                     .take(15)
                     .collect()
             });
-            if let Some(filter) = &filter {
-                for window in filter {
-                    scorer.register_window(window);
-                }
-            }
-            for t in &texts {
-                scorer.score_text(t);
-            }
-            let score = scorer.score()?;
-            let mut case = json!({
-                "texts": texts,
-                "prompts": prompts,
-                "filter": filter,
-                "scored": score.scored,
-                "log10_p": score.log10_p,
-            });
-            match statistic {
-                Statistic::Green { gamma } => {
-                    case["scheme"] = json!("kgw");
-                    case["gamma"] = json!(gamma);
-                    case["green"] = json!(score.green);
-                }
-                Statistic::Gumbel => {
-                    case["scheme"] = json!("gumbel");
-                    case["score"] = json!(score.sum);
-                }
-            }
-            common(&mut case);
-            detect_cases.push(case);
+            detect_cases.push(detect_case(key, &prf, statistic, &texts, &prompts, filter)?);
         }
     }
 
@@ -252,33 +220,7 @@ pub fn generate() -> Result<Value, Error> {
             })
             .collect();
         for statistic in [Statistic::Green { gamma: 0.25 }, Statistic::Gumbel] {
-            let mut scorer = Scorer::new(prf.clone(), statistic)?;
-            for text in &texts {
-                scorer.score_text(text);
-            }
-            let score = scorer.score()?;
-            let mut case = json!({
-                "key_hex": key.to_hex(),
-                "mode": "selfhash",
-                "h": h,
-                "texts": texts,
-                "prompts": Vec::<Vec<u32>>::new(),
-                "filter": Value::Null,
-                "scored": score.scored,
-                "log10_p": score.log10_p,
-            });
-            match statistic {
-                Statistic::Green { gamma } => {
-                    case["scheme"] = json!("kgw");
-                    case["gamma"] = json!(gamma);
-                    case["green"] = json!(score.green);
-                }
-                Statistic::Gumbel => {
-                    case["scheme"] = json!("gumbel");
-                    case["score"] = json!(score.sum);
-                }
-            }
-            detect_cases.push(case);
+            detect_cases.push(detect_case(key, &prf, statistic, &texts, &[], None)?);
         }
     }
 
@@ -290,6 +232,52 @@ pub fn generate() -> Result<Value, Error> {
         "gumbel": gumbel_cases,
         "detect": detect_cases,
     }))
+}
+
+/// One detection vector: `texts` scored under `prf` with `prompts` excluded and, when given,
+/// only the windows of `filter`.
+fn detect_case(
+    key: &Key,
+    prf: &Prf,
+    statistic: Statistic,
+    texts: &[Vec<u32>],
+    prompts: &[Vec<u32>],
+    filter: Option<Vec<Vec<u32>>>,
+) -> Result<Value, Error> {
+    let mut scorer = Scorer::new(prf.clone(), statistic)?;
+    for p in prompts {
+        scorer.exclude_prompt(p);
+    }
+    for window in filter.iter().flatten() {
+        scorer.register_window(window);
+    }
+    for t in texts {
+        scorer.score_text(t);
+    }
+    let score = scorer.score()?;
+    let context = prf.context();
+    let mut case = json!({
+        "key_hex": key.to_hex(),
+        "mode": context.mode().name(),
+        "h": context.width(),
+        "texts": texts,
+        "prompts": prompts,
+        "filter": filter,
+        "scored": score.scored,
+        "log10_p": score.log10_p,
+    });
+    match statistic {
+        Statistic::Green { gamma } => {
+            case["scheme"] = json!("kgw");
+            case["gamma"] = json!(gamma);
+            case["green"] = json!(score.green);
+        }
+        Statistic::Gumbel => {
+            case["scheme"] = json!("gumbel");
+            case["score"] = json!(score.sum);
+        }
+    }
+    Ok(case)
 }
 
 #[cfg(test)]

@@ -331,12 +331,16 @@ fn detect(args: DetectArgs) -> anyhow::Result<()> {
         scorer.score_text(t);
     }
     let score = scorer.score().context("texts too short to test")?;
-    let out = if args.json {
-        format!("{}\n", score_json(&key, &args.scheme, &score))
+    print(&render(&key, &args.scheme, &score, args.json))
+}
+
+/// A test's outcome as one JSON line or as text.
+fn render(key: &Key, scheme: &SchemeArgs, score: &Score, json: bool) -> String {
+    if json {
+        format!("{}\n", score_json(key, scheme, score))
     } else {
-        describe(&key, &args.scheme, &score)
-    };
-    print(&out)
+        describe(key, scheme, score)
+    }
 }
 
 fn score_json(key: &Key, scheme: &SchemeArgs, score: &Score) -> Value {
@@ -553,12 +557,7 @@ fn radioactivity(args: RadioactivityArgs) -> anyhow::Result<()> {
     let score = scorer
         .score()
         .context("inputs too short or too repetitive to test")?;
-    let out = if args.json {
-        format!("{}\n", score_json(&key, &args.scheme, &score))
-    } else {
-        describe(&key, &args.scheme, &score)
-    };
-    print(&out)
+    print(&render(&key, &args.scheme, &score, args.json))
 }
 
 fn read_texts_opt(paths: &[PathBuf], field: Option<&str>) -> anyhow::Result<Vec<String>> {
