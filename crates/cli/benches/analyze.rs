@@ -16,7 +16,8 @@
 //! (c) the same analysis on one thread (`Engine::observe` per exchange), for reference;
 //! and the ratios (b)/(a) and (b)/(c), then the process's peak resident memory; last
 //! (d) the engine alone: features computed beforehand and held in memory, only the fold timed
-//! (`MOAT_BENCH_ONLY=engine` runs only this one, e.g. under a profiler).
+//! (`MOAT_BENCH_ONLY=engine` runs only this one, e.g. under a profiler; `MOAT_BENCH_ONLY=sequential`
+//! runs only (c)).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -120,6 +121,16 @@ fn engine_only(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), Bo
     Ok((n, start.elapsed().as_secs_f64()))
 }
 
+/// Times (c) and prints it; returns its seconds.
+fn run_sequential(runs: usize, traffic: &Path, accounts: Option<&Path>) -> Result<f64, BoxError> {
+    let (n, c) = best_of(runs, || sequential(traffic, accounts))?;
+    println!(
+        "(c) analyze, 1 thread {n} exchanges in {c:.2} s: {:.0} exchanges/s",
+        n as f64 / c
+    );
+    Ok(c)
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -171,6 +182,10 @@ fn main() -> Result<(), BoxError> {
         );
         return Ok(());
     }
+    if std::env::var("MOAT_BENCH_ONLY").as_deref() == Ok("sequential") {
+        run_sequential(runs, &traffic, accounts.as_deref())?;
+        return Ok(());
+    }
     let (n, a) = best_of(runs, || bare(&traffic))?;
     println!(
         "(a) bare parse        {n} exchanges in {a:.2} s: {:.0} exchanges/s",
@@ -181,11 +196,7 @@ fn main() -> Result<(), BoxError> {
         "(b) analyze           {n} exchanges in {b:.2} s: {:.0} exchanges/s",
         n as f64 / b
     );
-    let (n, c) = best_of(runs, || sequential(&traffic, accounts.as_deref()))?;
-    println!(
-        "(c) analyze, 1 thread {n} exchanges in {c:.2} s: {:.0} exchanges/s",
-        n as f64 / c
-    );
+    let c = run_sequential(runs, &traffic, accounts.as_deref())?;
     println!(
         "ratios: (b)/(a) {:.2} (analysis throughput as a share of bare parsing), (b)/(c) {:.2}",
         a / b,

@@ -44,6 +44,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Training or running a neural student failed (the `neural` feature).
+    #[error("neural student: {0}")]
+    Neural(String),
     /// The corpus is too small for the experiment as configured.
     #[error("not enough data: {0}")]
     NotEnoughData(String),

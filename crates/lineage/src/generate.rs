@@ -1,4 +1,4 @@
-//! Sampling answers from an n-gram model, plainly or under a watermark, and the seeded
+//! Sampling answers from a language model, plainly or under a watermark, and the seeded
 //! streams every experiment draws from.
 //!
 //! A served answer is the model's continuation of `prompt ‖ SEP` up to the end token (not
@@ -13,7 +13,7 @@ use rand_pcg::Pcg64;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::corpus::{END, SEP};
-use crate::ngram::NgramLm;
+use crate::model::LanguageModel;
 
 /// How the next token is chosen.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ const CACHED_CONTEXTS: usize = 1 << 16;
 /// under many keys cheap; the cache never changes an output.
 #[derive(Debug)]
 pub struct Generator<'a> {
-    lm: &'a NgramLm,
+    lm: &'a dyn LanguageModel,
     max_tokens: usize,
     repeat_guard: bool,
     distribution: Vec<(u32, f64)>,
@@ -66,7 +66,7 @@ impl<'a> Generator<'a> {
     /// step whose state (model context and watermark window) already occurred in the same
     /// answer samples ordinarily: Gumbel-max is a deterministic function of that state, so
     /// without the guard a repeated state repeats forever.
-    pub fn new(lm: &'a NgramLm, max_tokens: usize, repeat_guard: bool) -> Generator<'a> {
+    pub fn new(lm: &'a dyn LanguageModel, max_tokens: usize, repeat_guard: bool) -> Generator<'a> {
         Generator {
             lm,
             max_tokens,
@@ -93,7 +93,7 @@ impl<'a> Generator<'a> {
             Marker::Gumbel(g) => g.prf().context().width(),
             _ => 0,
         }
-        .max(self.lm.params().order.saturating_sub(1));
+        .max(self.lm.context_width());
         while input.len() - start < self.max_tokens {
             self.load_distribution(&input);
             let next = match marker {
@@ -154,7 +154,7 @@ impl<'a> Generator<'a> {
             self.logits.extend_from_slice(logits);
             return;
         }
-        self.lm.distribution_of(key, &mut self.distribution);
+        self.lm.distribution(input, &mut self.distribution);
         self.logits
             .extend(self.distribution.iter().map(|&(t, p)| (t, p.ln())));
         if self.cache.len() >= CACHED_CONTEXTS {
@@ -217,7 +217,7 @@ mod tests {
     use crate::ngram::{LmParams, NgramBuilder};
     use moat_mark::{Context, Mode, Prf};
 
-    fn lm() -> NgramLm {
+    fn lm() -> crate::NgramLm {
         let mut b = NgramBuilder::new(LmParams {
             order: 3,
             discount: 0.75,

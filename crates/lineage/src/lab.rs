@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::corpus::{training_sequence, Corpus, Example, SEP};
 use crate::generate::{master_key, rng, Generation, Generator, Marker};
+use crate::model::LanguageModel;
 use crate::ngram::{NgramBuilder, NgramLm};
-use crate::{Error, Options};
+use crate::{Error, Options, StudentKind};
 
 /// A teacher trained on the corpus's teacher split, and what the experiments need around it.
 #[derive(Debug)]
@@ -18,6 +19,10 @@ pub(crate) struct Lab<'a> {
     pub options: &'a Options,
     pub teacher: NgramLm,
     pub master: Key,
+    /// The pre-trained neural student every neural student is fine-tuned from (trained on
+    /// first use).
+    #[cfg(feature = "neural")]
+    neural_base: std::cell::OnceCell<crate::neural::NeuralLm>,
 }
 
 impl<'a> Lab<'a> {
@@ -42,11 +47,13 @@ impl<'a> Lab<'a> {
             options,
             teacher,
             master: master_key(options.seed),
+            #[cfg(feature = "neural")]
+            neural_base: std::cell::OnceCell::new(),
         })
     }
 
     /// A generator of answers from `lm`.
-    pub fn generator<'g>(&self, lm: &'g NgramLm) -> Generator<'g> {
+    pub fn generator<'g>(&self, lm: &'g dyn LanguageModel) -> Generator<'g> {
         Generator::new(
             lm,
             self.options.model.max_answer_tokens,
@@ -71,9 +78,70 @@ impl<'a> Lab<'a> {
             .collect()
     }
 
-    /// A student: pre-trained on the general text (weight 1), fine-tuned on `fine_tune`
-    /// sequences (weight `model.fine_tune_weight`).
-    pub fn student(&self, fine_tune: &[Vec<u32>]) -> Result<NgramLm, Error> {
+    /// A student of the kind `model.student` asks for, fine-tuned on `fine_tune` sequences.
+    pub fn student(&self, fine_tune: &[Vec<u32>]) -> Result<Box<dyn LanguageModel>, Error> {
+        match self.options.model.student {
+            StudentKind::Ngram => Ok(Box::new(self.ngram_student(fine_tune)?)),
+            #[cfg(feature = "neural")]
+            StudentKind::Neural => Ok(Box::new(self.neural_student(fine_tune)?)),
+            #[cfg(not(feature = "neural"))]
+            StudentKind::Neural => Err(Error::InvalidOption {
+                name: "model.student",
+                message: "neural students need a build with the `neural` feature".into(),
+            }),
+        }
+    }
+
+    /// A neural student: a copy of the pre-trained base (trained on the general text on
+    /// first use), fine-tuned on `fine_tune` for `model.neural.fine_tune_epochs` passes.
+    #[cfg(feature = "neural")]
+    fn neural_student(&self, fine_tune: &[Vec<u32>]) -> Result<crate::neural::NeuralLm, Error> {
+        let options = &self.options.model.neural;
+        let base = match self.neural_base.get() {
+            Some(base) => base,
+            None => {
+                let pretrain: Vec<Vec<u32>> = self
+                    .corpus
+                    .pretrain
+                    .iter()
+                    .map(|text| {
+                        let mut s = text.clone();
+                        s.push(crate::corpus::END);
+                        s
+                    })
+                    .collect();
+                let distill: Vec<Vec<u32>> =
+                    self.corpus.distill.iter().map(Example::sequence).collect();
+                let texts = pretrain.iter().chain(&distill).map(Vec::as_slice);
+                let mut base = crate::neural::NeuralLm::new(options, texts, self.options.seed)?;
+                let sequences: Vec<&[u32]> = pretrain.iter().map(Vec::as_slice).collect();
+                base.train(
+                    &sequences,
+                    options.pretrain_epochs,
+                    self.options.seed,
+                    "neural-pretrain",
+                )?;
+                tracing::info!(
+                    vocabulary = base.vocabulary_size(),
+                    "neural student pre-trained"
+                );
+                self.neural_base.get_or_init(|| base)
+            }
+        };
+        let mut student = base.clone();
+        let sequences: Vec<&[u32]> = fine_tune.iter().map(Vec::as_slice).collect();
+        student.train(
+            &sequences,
+            options.fine_tune_epochs,
+            self.options.seed,
+            "neural-fine-tune",
+        )?;
+        Ok(student)
+    }
+
+    /// An n-gram student: pre-trained on the general text (weight 1), fine-tuned on
+    /// `fine_tune` sequences (weight `model.fine_tune_weight`).
+    pub fn ngram_student(&self, fine_tune: &[Vec<u32>]) -> Result<NgramLm, Error> {
         let weight = self.options.model.fine_tune_weight as f32;
         let mut builder = NgramBuilder::new(self.options.model.params())?;
         let mut sequence = Vec::new();
@@ -121,7 +189,7 @@ impl<'a> Lab<'a> {
     /// the prompts with fresh streams; pairs of (prompt index, answer).
     pub fn closed_answers(
         &self,
-        lm: &NgramLm,
+        lm: &dyn LanguageModel,
         prompts: &[&[u32]],
         tokens: usize,
         purpose: &str,
@@ -352,14 +420,14 @@ pub(crate) fn test_unique(
 /// context across calls.
 #[derive(Debug)]
 pub(crate) struct Reader<'m> {
-    lm: &'m NgramLm,
-    /// The prediction depends on the last `order − 1` tokens only.
+    lm: &'m dyn LanguageModel,
+    /// The prediction depends on the context key only.
     cache: FxHashMap<u128, Option<u32>>,
     scratch: Vec<(u32, f64)>,
 }
 
 impl<'m> Reader<'m> {
-    pub fn new(lm: &'m NgramLm) -> Reader<'m> {
+    pub fn new(lm: &'m dyn LanguageModel) -> Reader<'m> {
         Reader {
             lm,
             cache: FxHashMap::default(),

@@ -7,7 +7,10 @@
 //! students are pre-trained on general human text and fine-tuned on a mixture of served answers
 //! and human answers. An n-gram student learns exactly the statistics a watermark skews (which
 //! token follows which window), so it is a fair, cheap, fully reproducible stand-in for a
-//! neural student; no neural model is trained here.
+//! neural student. With the `neural` feature, `model.student = "neural"` makes the students of
+//! the radioactivity and attribution experiments small MLP language models trained by gradient
+//! descent (candle, CPU) instead; the teacher stays the n-gram model. Experiments see either
+//! through [`LanguageModel`].
 //!
 //! ```text
 //! corpus (IO, tokenize, split) ──► Lab: teacher ──serve──► answers ──mix──► students
@@ -25,6 +28,9 @@ mod error;
 pub mod experiments;
 mod generate;
 mod lab;
+mod model;
+#[cfg(feature = "neural")]
+mod neural;
 mod ngram;
 mod options;
 mod table;
@@ -42,10 +48,11 @@ pub use experiments::power::PowerReport;
 pub use experiments::radioactivity::RadioactivityReport;
 pub use experiments::robustness::RobustnessReport;
 pub use generate::{master_key, rng, Generation, Generator, Marker};
+pub use model::LanguageModel;
 pub use ngram::{LmParams, NgramBuilder, NgramLm, MAX_ORDER, MAX_TOKEN};
 pub use options::{
-    AttributionOptions, CalibrationOptions, ModeName, ModelOptions, Options, PowerOptions,
-    RadioactivityOptions, RobustnessOptions, SchemeName, WatermarkSpec,
+    AttributionOptions, CalibrationOptions, ModeName, ModelOptions, NeuralOptions, Options,
+    PowerOptions, RadioactivityOptions, RobustnessOptions, SchemeName, StudentKind, WatermarkSpec,
 };
 pub use table::{Quartiles, Rate};
 
@@ -156,6 +163,17 @@ pub fn run(experiment: Experiment, options: &Options) -> Result<Report, Error> {
 /// Runs `experiment` on a corpus already loaded.
 pub fn run_on(experiment: Experiment, corpus: &Corpus, options: &Options) -> Result<Report, Error> {
     options.model.params().validate()?;
+    if options.model.student == StudentKind::Neural {
+        options.model.neural.validate()?;
+        if !cfg!(feature = "neural") {
+            return Err(Error::InvalidOption {
+                name: "model.student",
+                message: "neural students need a build with the `neural` feature \
+                          (cargo build --release --features neural)"
+                    .into(),
+            });
+        }
+    }
     tracing::info!(experiment = %experiment, seed = options.seed, "experiment started");
     Ok(match experiment {
         Experiment::Calibration => {

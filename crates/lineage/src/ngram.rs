@@ -331,24 +331,12 @@ impl NgramLm {
             }
         }
     }
-
-    /// The most probable next token after `history` (ties to the lowest id); `scratch` is
-    /// reused between calls.
-    pub fn top1(&self, history: &[u32], scratch: &mut Vec<(u32, f64)>) -> Option<u32> {
-        self.distribution(history, scratch);
-        let mut best: Option<(u32, f64)> = None;
-        for &(t, p) in scratch.iter() {
-            if best.is_none_or(|(_, bp)| p > bp) {
-                best = Some((t, p));
-            }
-        }
-        best.map(|(t, _)| t)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::LanguageModel;
 
     fn params(order: usize) -> LmParams {
         LmParams {

@@ -20,7 +20,7 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Master seed: keys, sampling and fine-tuning order derive from it (splits do not).
     pub seed: u64,
-    /// The n-gram teacher and students.
+    /// The teacher and the students.
     pub model: ModelOptions,
     /// Experiment 1.
     pub calibration: CalibrationOptions,
@@ -49,7 +49,7 @@ impl Default for Options {
     }
 }
 
-/// The n-gram models.
+/// The models: the n-gram teacher, and the students.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelOptions {
@@ -68,6 +68,100 @@ pub struct ModelOptions {
     /// Gumbel-max samples ordinarily when its state repeats within an answer (see
     /// [`crate::Generator::new`]).
     pub repeat_guard: bool,
+    /// What the students of the radioactivity and attribution experiments are (the teacher
+    /// is always the n-gram model).
+    pub student: StudentKind,
+    /// The neural students, when `student` is `neural`.
+    pub neural: NeuralOptions,
+}
+
+/// What kind of model a student is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudentKind {
+    /// An n-gram model with the teacher's parameters, pre-trained and fine-tuned by counting.
+    #[default]
+    Ngram,
+    /// A small neural language model trained by gradient descent (the `neural` feature).
+    Neural,
+}
+
+/// A neural student: an MLP language model (Bengio et al. 2003) over the last `context`
+/// tokens, with a vocabulary of the most frequent o200k tokens of its training text plus one
+/// class for every other token. Pre-trained once on the general text, then each student is a
+/// copy fine-tuned on its own mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NeuralOptions {
+    /// Output classes: the most frequent tokens and one "other" class.
+    pub vocabulary: usize,
+    /// Tokens of context (1 to 4).
+    pub context: usize,
+    /// Width of a token embedding.
+    pub embedding: usize,
+    /// Width of the hidden layer (tanh).
+    pub hidden: usize,
+    /// Positions per gradient step.
+    pub batch: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// Passes over the general text in pre-training.
+    pub pretrain_epochs: usize,
+    /// Passes over a student's fine-tuning set.
+    pub fine_tune_epochs: usize,
+    /// Most probable tokens a student samples from (renormalised), like the n-gram models'
+    /// candidate sets.
+    pub candidates: usize,
+}
+
+impl Default for NeuralOptions {
+    fn default() -> NeuralOptions {
+        NeuralOptions {
+            vocabulary: 2048,
+            context: 3,
+            embedding: 32,
+            hidden: 128,
+            batch: 256,
+            learning_rate: 3e-3,
+            pretrain_epochs: 1,
+            fine_tune_epochs: 1,
+            candidates: 48,
+        }
+    }
+}
+
+impl NeuralOptions {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |name: &'static str, message: &str| {
+            Err(Error::InvalidOption {
+                name,
+                message: message.to_owned(),
+            })
+        };
+        if !(2..=65_536).contains(&self.vocabulary) {
+            return bad("model.neural.vocabulary", "must be between 2 and 65536");
+        }
+        if !(1..=4).contains(&self.context) {
+            return bad("model.neural.context", "must be between 1 and 4");
+        }
+        if !(1..=1024).contains(&self.embedding) || !(1..=4096).contains(&self.hidden) {
+            return bad(
+                "model.neural.embedding",
+                "embedding must be 1..=1024 and hidden 1..=4096",
+            );
+        }
+        if self.batch == 0 {
+            return bad("model.neural.batch", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate < 1.0) {
+            return bad("model.neural.learning_rate", "must be in (0, 1)");
+        }
+        if self.candidates == 0 {
+            return bad("model.neural.candidates", "must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 impl Default for ModelOptions {
@@ -80,11 +174,36 @@ impl Default for ModelOptions {
             max_answer_tokens: 256,
             fine_tune_weight: 1.0,
             repeat_guard: true,
+            student: StudentKind::Ngram,
+            neural: NeuralOptions::default(),
         }
     }
 }
 
 impl ModelOptions {
+    /// What the students are, for report headers (e.g. "n-gram students").
+    pub fn students(&self) -> String {
+        match self.student {
+            StudentKind::Ngram => "n-gram students".into(),
+            StudentKind::Neural => {
+                let n = &self.neural;
+                format!(
+                    "neural students (MLP over {} tokens of context: {} classes, embedding {}, \
+                     hidden {}; {} pre-training and {} fine-tuning epoch(s), batch {}, AdamW \
+                     lr {})",
+                    n.context,
+                    n.vocabulary,
+                    n.embedding,
+                    n.hidden,
+                    n.pretrain_epochs,
+                    n.fine_tune_epochs,
+                    n.batch,
+                    n.learning_rate
+                )
+            }
+        }
+    }
+
     /// The n-gram parameters.
     pub fn params(&self) -> LmParams {
         LmParams {

@@ -180,3 +180,58 @@ fn real_data_radioactivity_at_five_percent() {
     assert!(open_served(0) > -3.0, "clean: {}", open_served(0));
     assert!(open_served(1) < -5.0, "5%: {}", open_served(1));
 }
+
+fn neural_options() -> Options {
+    let mut o = small_options();
+    o.model.student = moat_lineage::StudentKind::Neural;
+    o.model.neural = moat_lineage::NeuralOptions {
+        vocabulary: 512,
+        context: 2,
+        embedding: 16,
+        hidden: 64,
+        batch: 128,
+        learning_rate: 0.01,
+        pretrain_epochs: 1,
+        fine_tune_epochs: 3,
+        candidates: 16,
+    };
+    o
+}
+
+#[cfg(not(feature = "neural"))]
+#[test]
+fn neural_students_need_the_feature() {
+    let err = run_on(Experiment::Radioactivity, &corpus(), &neural_options())
+        .expect_err("no neural students in this build");
+    assert!(err.to_string().contains("`neural` feature"), "{err}");
+}
+
+#[cfg(feature = "neural")]
+#[test]
+fn neural_students_learn_the_watermark() {
+    let corpus = corpus();
+    let options = neural_options();
+    let Report::Radioactivity(report) =
+        run_on(Experiment::Radioactivity, &corpus, &options).expect("runs")
+    else {
+        unreachable!("radioactivity returns its own report")
+    };
+    assert!(
+        report.students.starts_with("neural students"),
+        "{}",
+        report.students
+    );
+    assert!(report.to_string().contains("neural students"));
+    let students = &report.schemes[0].students;
+    let closed = |s: usize| students[s].tests[0].curve.last.log10_p;
+    assert!(closed(0) > -3.0, "clean student: {}", closed(0));
+    assert!(closed(1) < -6.0, "watermarked student: {}", closed(1));
+    let Report::Attribution(report) =
+        run_on(Experiment::Attribution, &corpus, &options).expect("runs")
+    else {
+        unreachable!("attribution returns its own report")
+    };
+    for s in &report.students {
+        assert!(s.attributed.iter().all(|a| a == "campaign:b"), "{s:?}");
+    }
+}

@@ -29,6 +29,8 @@ use crate::{Error, Options};
 /// The outcome of the attribution experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttributionReport {
+    /// What the students are.
+    pub student_kind: String,
     /// The configuration every campaign was served with.
     pub watermark: String,
     /// The level of the corrected test.
@@ -118,12 +120,13 @@ pub fn attribution(corpus: &Corpus, options: &Options) -> Result<AttributionRepo
         let k = count(percent);
         let student = lab.student(&lab.fine_tune_set(&order, &served[1][..k]))?;
         let mut closed = Tuples::new(spec.h);
-        for (_, answer) in lab.closed_answers(&student, &heldout_prompts, o.closed_tokens, "closed")
+        for (_, answer) in
+            lab.closed_answers(&*student, &heldout_prompts, o.closed_tokens, "closed")
         {
             closed.push_text(&answer);
         }
         let mut open = Tuples::new(spec.h);
-        let mut reader = Reader::new(&student);
+        let mut reader = Reader::new(&*student);
         let mut campaign_prompts = Vec::new();
         let read_count = if k > 0 { k } else { reference };
         for campaign in &served {
@@ -190,6 +193,7 @@ pub fn attribution(corpus: &Corpus, options: &Options) -> Result<AttributionRepo
         }
     }
     Ok(AttributionReport {
+        student_kind: options.model.students(),
         watermark: spec.to_string(),
         alpha: o.alpha,
         controls: o.controls,
@@ -201,9 +205,9 @@ impl fmt::Display for AttributionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "Attribution: campaigns a, b, c served under {}; Holm correction over the three \
-             candidates at α = {}; {} control keys never served.\n",
-            self.watermark, self.alpha, self.controls
+            "Attribution ({}): campaigns a, b, c served under {}; Holm correction over the \
+             three candidates at α = {}; {} control keys never served.\n",
+            self.student_kind, self.watermark, self.alpha, self.controls
         )?;
         writeln!(
             f,

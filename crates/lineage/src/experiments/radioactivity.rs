@@ -70,6 +70,8 @@ impl Setting {
 /// The outcome of the radioactivity experiment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RadioactivityReport {
+    /// What the students are.
+    pub students: String,
     /// Fine-tuning samples per student.
     pub fine_tune_samples: usize,
     /// Tokens each student generated for the closed tests.
@@ -220,7 +222,7 @@ pub fn radioactivity(corpus: &Corpus, options: &Options) -> Result<Radioactivity
                 &lab,
                 spec,
                 &key,
-                &student,
+                &*student,
                 &heldout_prompts,
                 &heldout_pairs,
                 &served_texts,
@@ -260,6 +262,7 @@ pub fn radioactivity(corpus: &Corpus, options: &Options) -> Result<Radioactivity
         });
     }
     Ok(RadioactivityReport {
+        students: options.model.students(),
         fine_tune_samples: n,
         closed_tokens: o.closed_tokens,
         open_tokens: o.open_tokens,
@@ -273,7 +276,7 @@ fn test_student(
     lab: &Lab<'_>,
     spec: &WatermarkSpec,
     key: &moat_mark::Key,
-    student: &crate::NgramLm,
+    student: &dyn crate::LanguageModel,
     heldout_prompts: &[&[u32]],
     heldout_pairs: &[(&[u32], &[u32])],
     served: &[(&[u32], &[u32])],
@@ -331,7 +334,7 @@ fn test_student(
 
 /// The clean student and the material it produced for the key-independent tests.
 struct Clean {
-    student: crate::NgramLm,
+    student: Box<dyn crate::LanguageModel>,
     closed: Tuples,
     open_heldout: Tuples,
 }
@@ -378,7 +381,7 @@ fn clean_fpr(
     // The filter test's selection before the filter (prompt exclusion and de-duplication) is
     // key-independent: do it once.
     let closed_unique = closed.unique(heldout_prompts);
-    let mut reader = Reader::new(student);
+    let mut reader = Reader::new(&**student);
     for j in 0..o.fpr_served_keys {
         let key = lab.master.derive(&format!("fpr-served:{j}"));
         let marker = spec.marker(&key)?;
@@ -431,11 +434,11 @@ impl fmt::Display for RadioactivityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "Radioactivity: n-gram students fine-tuned on {} questions, a share ρ answered by \
-             the watermarked teacher and the rest by humans; closed tests on {} generated \
-             tokens, open tests on up to {} read positions. Cells are log10 p after that many \
-             scored tuples (— when the test never got that far); `final` is after all of them.\n",
-            self.fine_tune_samples, self.closed_tokens, self.open_tokens
+            "Radioactivity: {} fine-tuned on {} questions, a share ρ answered by the \
+             watermarked teacher and the rest by humans; closed tests on {} generated tokens, \
+             open tests on up to {} read positions. Cells are log10 p after that many scored \
+             tuples (— when the test never got that far); `final` is after all of them.\n",
+            self.students, self.fine_tune_samples, self.closed_tokens, self.open_tokens
         )?;
         for scheme in &self.schemes {
             writeln!(f, "**{}**\n", scheme.watermark)?;
