@@ -72,6 +72,14 @@ pub fn training_sequence(prompt: &[u32], answer: &[u32]) -> Vec<u32> {
     s
 }
 
+/// The pre-training sequence of a general text: `text ‖ END`.
+pub(crate) fn pretraining_sequence(text: &[u32]) -> Vec<u32> {
+    let mut s = Vec::with_capacity(text.len() + 1);
+    s.extend_from_slice(text);
+    s.push(END);
+    s
+}
+
 /// The tokenized, split corpus.
 #[derive(Debug, Clone, Default)]
 pub struct Corpus {

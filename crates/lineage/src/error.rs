@@ -51,3 +51,15 @@ pub enum Error {
     #[error("not enough data: {0}")]
     NotEnoughData(String),
 }
+
+impl Error {
+    /// Neural students asked of a build without the `neural` feature.
+    pub(crate) fn no_neural_feature() -> Error {
+        Error::InvalidOption {
+            name: "model.student",
+            message: "neural students need a build with the `neural` feature \
+                      (cargo build --release --features neural)"
+                .into(),
+        }
+    }
+}

@@ -6,7 +6,7 @@ use moat_mark::{uniform, Key, Mode, Prf, Scorer, Statistic};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use crate::corpus::{training_sequence, Corpus, Example, SEP};
+use crate::corpus::{pretraining_sequence, training_sequence, Corpus, Example, SEP};
 use crate::generate::{master_key, rng, Generation, Generator, Marker};
 use crate::model::LanguageModel;
 use crate::ngram::{NgramBuilder, NgramLm};
@@ -85,54 +85,50 @@ impl<'a> Lab<'a> {
             #[cfg(feature = "neural")]
             StudentKind::Neural => Ok(Box::new(self.neural_student(fine_tune)?)),
             #[cfg(not(feature = "neural"))]
-            StudentKind::Neural => Err(Error::InvalidOption {
-                name: "model.student",
-                message: "neural students need a build with the `neural` feature".into(),
-            }),
+            StudentKind::Neural => Err(Error::no_neural_feature()),
         }
     }
 
-    /// A neural student: a copy of the pre-trained base (trained on the general text on
-    /// first use), fine-tuned on `fine_tune` for `model.neural.fine_tune_epochs` passes.
+    /// The neural student every neural student is fine-tuned from: vocabulary from the
+    /// general and distill texts, pre-trained on the general text (on first use, then kept).
+    #[cfg(feature = "neural")]
+    fn neural_base(&self) -> Result<&crate::neural::NeuralLm, Error> {
+        if let Some(base) = self.neural_base.get() {
+            return Ok(base);
+        }
+        let options = &self.options.model.neural;
+        let pretrain: Vec<Vec<u32>> = self
+            .corpus
+            .pretrain
+            .iter()
+            .map(|text| pretraining_sequence(text))
+            .collect();
+        let distill: Vec<Vec<u32>> = self.corpus.distill.iter().map(Example::sequence).collect();
+        let texts = pretrain.iter().chain(&distill).map(Vec::as_slice);
+        let mut base = crate::neural::NeuralLm::new(options, texts, self.options.seed)?;
+        let sequences: Vec<&[u32]> = pretrain.iter().map(Vec::as_slice).collect();
+        base.train(
+            &sequences,
+            options.pretrain_epochs,
+            self.options.seed,
+            "neural-pretrain",
+        )?;
+        tracing::info!(
+            vocabulary = base.vocabulary_size(),
+            "neural student pre-trained"
+        );
+        Ok(self.neural_base.get_or_init(|| base))
+    }
+
+    /// A neural student: a copy of the pre-trained base, fine-tuned on `fine_tune` for
+    /// `model.neural.fine_tune_epochs` passes.
     #[cfg(feature = "neural")]
     fn neural_student(&self, fine_tune: &[Vec<u32>]) -> Result<crate::neural::NeuralLm, Error> {
-        let options = &self.options.model.neural;
-        let base = match self.neural_base.get() {
-            Some(base) => base,
-            None => {
-                let pretrain: Vec<Vec<u32>> = self
-                    .corpus
-                    .pretrain
-                    .iter()
-                    .map(|text| {
-                        let mut s = text.clone();
-                        s.push(crate::corpus::END);
-                        s
-                    })
-                    .collect();
-                let distill: Vec<Vec<u32>> =
-                    self.corpus.distill.iter().map(Example::sequence).collect();
-                let texts = pretrain.iter().chain(&distill).map(Vec::as_slice);
-                let mut base = crate::neural::NeuralLm::new(options, texts, self.options.seed)?;
-                let sequences: Vec<&[u32]> = pretrain.iter().map(Vec::as_slice).collect();
-                base.train(
-                    &sequences,
-                    options.pretrain_epochs,
-                    self.options.seed,
-                    "neural-pretrain",
-                )?;
-                tracing::info!(
-                    vocabulary = base.vocabulary_size(),
-                    "neural student pre-trained"
-                );
-                self.neural_base.get_or_init(|| base)
-            }
-        };
-        let mut student = base.clone();
+        let mut student = self.neural_base()?.clone();
         let sequences: Vec<&[u32]> = fine_tune.iter().map(Vec::as_slice).collect();
         student.train(
             &sequences,
-            options.fine_tune_epochs,
+            self.options.model.neural.fine_tune_epochs,
             self.options.seed,
             "neural-fine-tune",
         )?;
@@ -144,12 +140,8 @@ impl<'a> Lab<'a> {
     pub fn ngram_student(&self, fine_tune: &[Vec<u32>]) -> Result<NgramLm, Error> {
         let weight = self.options.model.fine_tune_weight as f32;
         let mut builder = NgramBuilder::new(self.options.model.params())?;
-        let mut sequence = Vec::new();
         for text in &self.corpus.pretrain {
-            sequence.clear();
-            sequence.extend_from_slice(text);
-            sequence.push(crate::corpus::END);
-            builder.add(&sequence, 1.0)?;
+            builder.add(&pretraining_sequence(text), 1.0)?;
         }
         for sequence in fine_tune {
             builder.add(sequence, weight)?;

@@ -166,12 +166,7 @@ pub fn run_on(experiment: Experiment, corpus: &Corpus, options: &Options) -> Res
     if options.model.student == StudentKind::Neural {
         options.model.neural.validate()?;
         if !cfg!(feature = "neural") {
-            return Err(Error::InvalidOption {
-                name: "model.student",
-                message: "neural students need a build with the `neural` feature \
-                          (cargo build --release --features neural)"
-                    .into(),
-            });
+            return Err(Error::no_neural_feature());
         }
     }
     tracing::info!(experiment = %experiment, seed = options.seed, "experiment started");
