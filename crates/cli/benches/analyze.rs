@@ -75,10 +75,12 @@ fn bare(traffic: &Path) -> Result<(u64, f64), BoxError> {
 fn feature_stream(traffic: &Path) -> Result<ParallelReader<Exchange, Features>, BoxError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let signals = Signals::global();
-    Ok(ParallelReader::open(
-        traffic,
+    Ok(ParallelReader::from_reader_fast(
+        traffic.display().to_string(),
+        std::fs::File::open(traffic)?,
         ReadOptions::default(),
         workers,
+        move |line: &str| Features::of_line(signals, line).map(|f| (Some(f.ts()), f)),
         move |x: Exchange| Features::from_owned(signals, x),
     )?)
 }

@@ -398,7 +398,7 @@ impl SequentialLines {
 }
 
 /// Strips a trailing `\r` and surrounding ASCII whitespace.
-fn trim_line(line: &[u8]) -> &[u8] {
+pub(crate) fn trim_line(line: &[u8]) -> &[u8] {
     let start = line
         .iter()
         .position(|b| !b.is_ascii_whitespace())

@@ -1,5 +1,5 @@
 //! The pipelined reader (the default) and the parallel reader (with one and with three parsing
-//! threads) against the sequential one: the same records, the same errors at the same lines,
+//! threads, with and without a fast path) against the sequential one: the same records, the same errors at the same lines,
 //! the same skip reports, on every kind of input; and a reader dropped early stops its
 //! background threads.
 
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moat_format::{ParallelReader, ReadOptions, Reader};
-use moat_types::{Exchange, Label};
+use moat_types::{Exchange, ExchangeView, Label};
 use proptest::prelude::*;
 
 fn line(ts_secs: u64, account: &str) -> String {
@@ -77,10 +77,27 @@ fn both<R: Read + Send + 'static>(make: impl Fn() -> R, opts: ReadOptions) -> Ve
             |x: Exchange| x,
         ))
     };
+    // The fast path reads lines as views, and declines some valid ones to the owned parse.
+    let fast = |workers| {
+        observe(ParallelReader::from_reader_fast(
+            "in.jsonl",
+            make(),
+            opts,
+            workers,
+            |line: &str| {
+                ExchangeView::parse(line)
+                    .filter(|_| line.len() % 3 != 0)
+                    .map(|v| (Some(v.ts), v.to_exchange()))
+            },
+            |x: Exchange| x,
+        ))
+    };
     for (name, seen) in [
         ("pipelined", &pipelined),
         ("parallel, 1 worker", &parallel(1)),
         ("parallel, 3 workers", &parallel(3)),
+        ("parallel fast, 1 worker", &fast(1)),
+        ("parallel fast, 3 workers", &fast(3)),
     ] {
         assert_eq!(seen.len(), sequential.len(), "{name}: number of results");
         for (i, (p, s)) in seen.iter().zip(&sequential).enumerate() {

@@ -248,23 +248,40 @@ impl Record for Exchange {
     }
 
     fn validate(&self) -> Result<(), ValidationError> {
-        if self.v != 1 {
-            return Err(ValidationError::UnsupportedVersion(self.v));
-        }
-        if self.account_id.is_empty() {
-            return Err(ValidationError::Empty("account_id"));
-        }
-        if self.request.messages.is_empty() && self.request.prompt.is_none() {
-            return Err(ValidationError::NoPrompt);
-        }
-        if let Some(status) = self.response.as_ref().and_then(|r| r.status) {
-            if !(100..=599).contains(&status) {
-                return Err(ValidationError::OutOfRange {
-                    field: "response.status",
-                    value: status.to_string(),
-                });
-            }
-        }
-        Ok(())
+        check_exchange(
+            self.v,
+            self.account_id.is_empty(),
+            self.request.messages.is_empty() && self.request.prompt.is_none(),
+            self.response.as_ref().and_then(|r| r.status),
+        )
     }
+}
+
+/// The rules of the spec for an exchange that serde's types cannot express, shared by
+/// [`Exchange`] and [`crate::ExchangeView`]: version 1, a non-empty account, a prompt, an HTTP
+/// status in range.
+pub(crate) fn check_exchange(
+    v: u64,
+    no_account: bool,
+    no_prompt: bool,
+    status: Option<u16>,
+) -> Result<(), ValidationError> {
+    if v != 1 {
+        return Err(ValidationError::UnsupportedVersion(v));
+    }
+    if no_account {
+        return Err(ValidationError::Empty("account_id"));
+    }
+    if no_prompt {
+        return Err(ValidationError::NoPrompt);
+    }
+    if let Some(status) = status {
+        if !(100..=599).contains(&status) {
+            return Err(ValidationError::OutOfRange {
+                field: "response.status",
+                value: status.to_string(),
+            });
+        }
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod error;
 mod exchange;
 mod label;
 mod timestamp;
+mod view;
 
 pub use account::Account;
 pub use detection::{AccountDetection, CampaignDetection, Detection, Signal};
@@ -18,6 +19,10 @@ pub use error::ValidationError;
 pub use exchange::{Client, Content, ContentPart, Exchange, Message, Params, Request, Response};
 pub use label::{Class, Label};
 pub use timestamp::{Timestamp, TimestampError};
+pub use view::{
+    ClientView, ContentPartView, ContentView, ExchangeView, MessageView, RequestView, ResponseView,
+    Text,
+};
 
 /// Common interface of every record kind, used by readers to check records after parsing.
 pub trait Record: serde::Serialize + serde::de::DeserializeOwned {

@@ -129,11 +129,14 @@ pub fn analyze(
     // here, in file order.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let signals = Signals::global();
-    let mut stream = ParallelReader::from_reader(
+    // Each line is read as a borrowing view, copying only the strings features keep; a line
+    // that is not a valid exchange goes through the owned parse, which says why.
+    let mut stream = ParallelReader::from_reader_fast(
         traffic.display().to_string(),
         bar.wrap_read(file),
         opts,
         workers,
+        move |line: &str| Features::of_line(signals, line).map(|f| (Some(f.ts()), f)),
         move |x: Exchange| Features::from_owned(signals, x),
     )?;
     let mut n = 0u64;
