@@ -52,6 +52,9 @@ pub(crate) struct AccountState {
     pub release: Option<i64>,
     pub since_release: u32,
     pub to_new_model: u32,
+    /// [`AccountState::assess`] as of the last request, kept for discovery passes, which
+    /// assess every account but find most of them unchanged since the last pass.
+    assessed: Option<(f32, Reasons)>,
 }
 
 impl AccountState {
@@ -81,12 +84,14 @@ impl AccountState {
             release: None,
             since_release: 0,
             to_new_model: 0,
+            assessed: None,
         }
     }
 
     /// Folds one request into the counters.
     pub fn observe(&mut self, ts: Timestamp, s: &RequestSignals, single_turn: bool) {
         let ms = ts.as_millis();
+        self.assessed = None;
         self.requests = self.requests.saturating_add(1);
         if s.cot >= COT_THRESHOLD {
             self.cot += 1;
@@ -124,6 +129,7 @@ impl AccountState {
     /// Folds one request into the pivot counters: `release` is the first-request time of the
     /// requested model when that model is new (see the engine), else `None`.
     pub fn observe_release(&mut self, ts: i64, release: Option<i64>, cfg: &Config) {
+        self.assessed = None;
         if let Some(r) = release {
             // Only accounts active well before the release can pivot; a newer release
             // restarts the count.
@@ -230,6 +236,16 @@ impl AccountState {
         (score.clamp(0.0, 1.0), reasons)
     }
 
+    /// [`AccountState::assess`], computed once per change of the account's counters.
+    pub fn assess_cached(&mut self, cfg: &Config) -> (f32, Reasons) {
+        if let Some(a) = self.assessed {
+            return a;
+        }
+        let a = self.assess(cfg);
+        self.assessed = Some(a);
+        a
+    }
+
     /// Whether the account may join a campaign: enough requests and enough harvesting content,
     /// that is reasoning elicitation, or jailbreaks wrapped around problems to solve (a
     /// jailbreak asking for something harmful harvests no capability).
@@ -244,6 +260,27 @@ impl AccountState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_assessment_follows_every_request() {
+        let cfg = Config::default();
+        let mut a = AccountState::new("a");
+        let signals = |cot: f32| RequestSignals {
+            cot,
+            cot_kind: None,
+            jailbreak: 0.0,
+            category: TaskCategory::Math,
+            harvest_params: Default::default(),
+            language: crate::signals::Script::Latin,
+        };
+        for i in 0..40 {
+            let ts = Timestamp::from_millis(i * Timestamp::HOUR);
+            a.observe(ts, &signals(if i % 2 == 0 { 1.0 } else { 0.0 }), true);
+            a.observe_release(ts.as_millis(), None, &cfg);
+            assert_eq!(a.assess_cached(&cfg), a.assess(&cfg));
+            assert_eq!(a.assess_cached(&cfg), a.assess(&cfg));
+        }
+    }
 
     #[test]
     fn the_state_of_an_account_is_small() {

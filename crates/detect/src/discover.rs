@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::index::{KeyEntry, KeyIndex, KeyKind};
+use crate::index::{At, Derived, KeyEntry, KeyIndex, KeyKind};
 use crate::Config;
 
 /// Union-find over account indices with path halving and union by size.
@@ -148,26 +148,33 @@ type Link<'a> = ((KeyKind, u64), &'a KeyEntry, Vec<u32>);
 /// The shared attributes that may link candidates: used mostly by candidates, and (for
 /// wrappers) reused by the accounts that send them (see [`KeyKind::min_uses`]). The index
 /// keeps each attribute's candidate count current, so only the attributes that qualify are
-/// walked.
+/// looked at, and keeps each one's qualifying candidates from the last pass until they may
+/// have changed, so only those are collected again.
 #[inline(never)] // once per pass; a frame of its own in profiles
-fn links<'a>(cfg: &Config, index: &'a KeyIndex, candidate: &[bool]) -> Vec<Link<'a>> {
+fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<(At, KeyKind)> {
     let mut out = Vec::new();
-    for (kind, value, entry) in index.shared() {
+    for (at, kind, entry) in index.shared_mut() {
         let count = entry.candidates;
         if count < 2 || (count as f32) < cfg.min_suspicious_share * entry.total as f32 {
             continue;
         }
-        let min_uses = kind.min_uses();
-        let cands: Vec<u32> = entry
-            .members
-            .iter()
-            .zip(&entry.uses)
-            .filter(|&(&a, &u)| {
-                u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
-            })
-            .map(|(&a, _)| a)
-            .collect();
-        out.push(((kind, value), entry, cands));
+        if kind == KeyKind::Minute || entry.derived.cands.is_none() {
+            let min_uses = kind.min_uses();
+            let cands: Vec<u32> = entry
+                .members
+                .iter()
+                .zip(&entry.uses)
+                .filter(|&(&a, &u)| {
+                    u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
+                })
+                .map(|(&a, _)| a)
+                .collect();
+            entry.derived = Derived {
+                cands: Some(cands),
+                roots: None,
+            };
+        }
+        out.push((at, kind));
     }
     out
 }
@@ -330,27 +337,52 @@ fn distinct_roots(root: &[u32], accounts: &[u32], seen: &mut [u32]) -> Vec<u32> 
 pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<Group> {
     let n = candidate.len();
     index.set_candidates(candidate);
-    let index: &KeyIndex = index;
-    let links = links(cfg, index, candidate);
+    let found = refresh_links(cfg, index, candidate);
+    let cands_at = |index: &KeyIndex, at: At| -> Vec<u32> {
+        index
+            .at(at)
+            .and_then(|(_, e)| e.derived.cands.clone())
+            .unwrap_or_default()
+    };
     // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
-    for (key, _, cands) in &links {
-        if Class::of(key.0) == Class::Identity {
-            uf.union_all(cands);
+    for &(at, kind) in &found {
+        if Class::of(kind) == Class::Identity {
+            uf.union_all(&cands_at(index, at));
         }
     }
     // Two rounds: established clusters merge first, then lone accounts and small clusters
     // see the merged campaigns whole when they pick their strongest partner. Each round sees
-    // every link as the distinct clusters it touches (payment links tie on their own).
+    // every link as the distinct clusters it touches (payment links tie on their own); the
+    // first round's are kept between passes for the attributes whose candidates and their
+    // payment clusters did not change.
     let mut seen = vec![u32::MAX; n];
     let root = roots_of(&mut uf);
+    index.set_clusters(&root);
+    for &(at, kind) in &found {
+        if Class::of(kind) == Class::Identity {
+            continue;
+        }
+        if let Some(e) = index.at_mut(at) {
+            let Derived { cands, roots } = &mut e.derived;
+            if roots.is_none() {
+                let cands = cands.as_deref().unwrap_or_default();
+                *roots = Some(distinct_roots(&root, cands, &mut seen));
+            }
+        }
+    }
+    let index: &KeyIndex = index;
+    let links: Vec<Link<'_>> = found
+        .iter()
+        .filter_map(|&(at, _)| index.at(at).map(|(key, e)| (key, e, cands_at(index, at))))
+        .collect();
     let mut roots: Vec<Vec<u32>> = links
         .iter()
-        .map(|(key, _, cands)| {
+        .map(|(key, e, _)| {
             if Class::of(key.0) == Class::Identity {
                 Vec::new()
             } else {
-                distinct_roots(&root, cands, &mut seen)
+                e.derived.roots.clone().unwrap_or_default()
             }
         })
         .collect();
@@ -586,6 +618,54 @@ mod tests {
         let cfg = Config::default();
         let mut idx = index(&cfg, &[(KeyKind::Payment, 1, &[0, 1])]);
         assert!(discover(&cfg, &mut idx, &[true, true]).is_empty());
+    }
+
+    #[test]
+    fn what_passes_keep_changes_no_pass() {
+        // A random stream of uses and candidate changes, discovered every few steps with what
+        // earlier passes kept and with everything derived afresh.
+        let cfg = Config::default();
+        let kinds = [
+            KeyKind::Payment,
+            KeyKind::Network,
+            KeyKind::Template,
+            KeyKind::Signup,
+            KeyKind::Minute,
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut idx = KeyIndex::default();
+        let n = 40;
+        let mut candidate = vec![false; n];
+        let mut found = 0;
+        for step in 0..3000i64 {
+            let account = next(n as u64) as u32;
+            // Few values per kind, so attributes are shared by several accounts.
+            let kind = kinds[next(kinds.len() as u64) as usize];
+            let value = next(12) + 100 * kind as u64;
+            idx.add(&cfg, kind, value, String::new, account, step * 1000);
+            if next(10) == 0 {
+                let a = next(n as u64) as usize;
+                candidate[a] = !candidate[a];
+            }
+            if step % 50 == 49 {
+                let kept = discover(&cfg, &mut idx, &candidate);
+                let mut fresh_idx = idx.clone();
+                fresh_idx.forget_derived();
+                let fresh = discover(&cfg, &mut fresh_idx, &candidate);
+                assert_eq!(format!("{kept:?}"), format!("{fresh:?}"), "step {step}");
+                found += kept.len();
+            }
+        }
+        assert!(
+            found > 0,
+            "no pass found a group: the test compares nothing"
+        );
     }
 
     #[test]

@@ -261,7 +261,7 @@ impl Engine {
             .accounts
             .iter_mut()
             .map(|a| {
-                let (score, _) = a.assess(cfg);
+                let (score, _) = a.assess_cached(cfg);
                 a.suspicion = score;
                 // Accounts flagged on their own may still turn out to be one actor's.
                 a.is_candidate(cfg) || a.flagged_at.is_some()
@@ -330,7 +330,7 @@ impl Engine {
             if a.flagged_at.is_some() || a.requests < self.cfg.min_requests {
                 continue;
             }
-            let (_, reasons) = a.assess(&self.cfg);
+            let (_, reasons) = a.assess_cached(&self.cfg);
             if reasons.contains(Reason::HighVolume)
                 && reasons.contains(Reason::RoundTheClock)
                 && reasons.contains(Reason::HarvestParams)
@@ -353,7 +353,7 @@ impl Engine {
             };
             a.campaign = Some(number);
             a.member_of = Some(number);
-            let (score, own) = a.assess(&self.cfg);
+            let (score, own) = a.assess_cached(&self.cfg);
             suspicion += score;
             reqs += u64::from(a.requests);
             cot += u64::from(a.cot);

@@ -99,6 +99,32 @@ pub(crate) struct KeyEntry {
     /// finds the attributes that link candidates without walking every member of every
     /// attribute (not maintained for minutes, which discovery counts afresh).
     pub candidates: u32,
+    /// What discovery last derived from this attribute, kept until it may have changed.
+    pub derived: Derived,
+}
+
+/// What a discovery pass derives from one shared attribute, kept for the next pass: most
+/// attributes neither gain a qualifying member nor see one become or stop being a candidate
+/// within an hour, and recomputing these for all of them each pass was most of a pass.
+/// `None` marks a value to recompute. Not kept for minutes, which discovery recounts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Derived {
+    /// The members that are candidates and used the attribute at least
+    /// [`KeyKind::min_uses`] times, in member order. Forgotten when a member qualifies and
+    /// when a qualified member becomes or stops being a candidate.
+    pub cands: Option<Vec<u32>>,
+    /// The distinct payment clusters of `cands` (roots, sorted). Forgotten with `cands`, and
+    /// when the payment cluster of a member changes.
+    pub roots: Option<Vec<u32>>,
+}
+
+/// Where discovery finds an attribute between passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// `shared[i]`.
+    Shared(u32),
+    /// `minutes[i]`.
+    Minute(u32),
 }
 
 /// An attribute seen by one account so far.
@@ -125,7 +151,7 @@ enum Slot {
 /// a list kept in the order they became shared (deterministic, and cheap for discovery to
 /// walk), and shared minutes, which expire, in a queue of their own so that expiring them
 /// moves nothing else.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct KeyIndex {
     slots: HashMap<(KeyKind, u64), Slot>,
     /// Shared attributes in the order they became shared; `None` where one expired (its
@@ -147,6 +173,9 @@ pub(crate) struct KeyIndex {
     /// (minutes excepted): the attributes whose candidate counts change when it becomes or
     /// stops being a candidate.
     of_account: Vec<Vec<u32>>,
+    /// Each account's payment cluster (a root) at the latest discovery pass, against which
+    /// the next pass finds the accounts whose cluster changed.
+    cluster_of: Vec<u32>,
 }
 
 impl KeyIndex {
@@ -206,6 +235,7 @@ impl KeyIndex {
             last_seen: first.last_seen,
             label: label().into_boxed_str(),
             candidates: 0,
+            derived: Derived::default(),
         };
         let change = entry.add(cfg, account, now, kind.min_uses());
         if kind == KeyKind::Minute {
@@ -277,6 +307,7 @@ impl KeyIndex {
                     } else {
                         e.candidates = e.candidates.saturating_sub(1);
                     }
+                    e.derived = Derived::default();
                 }
             }
         }
@@ -374,6 +405,7 @@ impl KeyIndex {
 
     /// Attributes shared by at least two accounts: the non-minute ones in the order they
     /// became shared, then the minutes in time order.
+    #[cfg(test)]
     pub fn shared(&self) -> impl Iterator<Item = (KeyKind, u64, &KeyEntry)> {
         self.shared
             .iter()
@@ -384,6 +416,82 @@ impl KeyIndex {
                     .iter()
                     .map(|(key, e)| (KeyKind::Minute, *key, e)),
             )
+    }
+
+    /// Every shared attribute with where it is, in the order of [`KeyIndex::shared`], for
+    /// discovery to bring its derived values up to date.
+    pub fn shared_mut(&mut self) -> impl Iterator<Item = (At, KeyKind, &mut KeyEntry)> {
+        let shared = self.shared.iter_mut().enumerate().filter_map(|(i, slot)| {
+            slot.as_mut()
+                .map(|((kind, _), e)| (At::Shared(i as u32), *kind, e))
+        });
+        let minutes = self
+            .minutes
+            .iter_mut()
+            .enumerate()
+            .map(|(i, (_, e))| (At::Minute(i as u32), KeyKind::Minute, e));
+        shared.chain(minutes)
+    }
+
+    /// The attribute at `at`.
+    pub fn at(&self, at: At) -> Option<((KeyKind, u64), &KeyEntry)> {
+        match at {
+            At::Shared(i) => self
+                .shared
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .map(|(k, e)| (*k, e)),
+            At::Minute(i) => self
+                .minutes
+                .get(i as usize)
+                .map(|(key, e)| ((KeyKind::Minute, *key), e)),
+        }
+    }
+
+    /// The attribute at `at`, to update.
+    pub fn at_mut(&mut self, at: At) -> Option<&mut KeyEntry> {
+        match at {
+            At::Shared(i) => self
+                .shared
+                .get_mut(i as usize)
+                .and_then(Option::as_mut)
+                .map(|(_, e)| e),
+            At::Minute(i) => self.minutes.get_mut(i as usize).map(|(_, e)| e),
+        }
+    }
+
+    /// Records each account's payment cluster (`cluster[a]`) and forgets the derived
+    /// payment clusters of the attributes of every account whose cluster changed since the
+    /// last call (minutes keep none).
+    pub fn set_clusters(&mut self, cluster: &[u32]) {
+        for (a, &c) in cluster.iter().enumerate() {
+            if self.cluster_of.get(a) == Some(&c) {
+                continue;
+            }
+            let Some(list) = self.of_account.get(a) else {
+                continue;
+            };
+            for &pos in list {
+                if let Some(Some((_, e))) = self.shared.get_mut(pos as usize) {
+                    e.derived.roots = None;
+                }
+            }
+        }
+        self.cluster_of.clear();
+        self.cluster_of.extend_from_slice(cluster);
+    }
+
+    /// Forgets everything discovery kept between passes, so the next pass derives it all
+    /// afresh.
+    #[cfg(test)]
+    pub fn forget_derived(&mut self) {
+        for (_, e) in self.shared.iter_mut().flatten() {
+            e.derived = Derived::default();
+        }
+        for (_, e) in &mut self.minutes {
+            e.derived = Derived::default();
+        }
+        self.cluster_of.clear();
     }
 
     /// Number of attributes held.
@@ -412,9 +520,13 @@ impl KeyEntry {
                     if *u == 2 {
                         self.reused += 1;
                     }
+                    let qualified = *u == min_uses;
+                    if qualified {
+                        self.derived = Derived::default();
+                    }
                     return Change {
                         joined: false,
-                        qualified: *u == min_uses,
+                        qualified,
                     };
                 }
             }
@@ -424,9 +536,13 @@ impl KeyEntry {
                     self.uses.insert(at, 1);
                     self.total = self.total.saturating_add(1);
                     self.newest = self.newest.max(account);
+                    let qualified = min_uses <= 1;
+                    if qualified {
+                        self.derived = Derived::default();
+                    }
                     return Change {
                         joined: true,
-                        qualified: min_uses <= 1,
+                        qualified,
                     };
                 } else if account > self.newest {
                     // Beyond the cap only accounts newer than every one counted so far are
