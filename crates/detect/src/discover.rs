@@ -143,7 +143,7 @@ pub(crate) struct Evidence {
 }
 
 /// An attribute, its entry, and the candidates it links.
-type Link<'a> = ((KeyKind, u64), &'a KeyEntry, Vec<u32>);
+type Link<'a> = ((KeyKind, u64), &'a KeyEntry, &'a [u32]);
 
 /// The shared attributes that may link candidates: used mostly by candidates, and (for
 /// wrappers) reused by the accounts that send them (see [`KeyKind::min_uses`]). The index
@@ -221,7 +221,7 @@ fn vouches(kind: KeyKind) -> bool {
 fn merge_round(
     cfg: &Config,
     links: &[Link<'_>],
-    link_roots: &[Vec<u32>],
+    link_roots: &[impl AsRef<[u32]>],
     uf: &UnionFind,
     mutual: bool,
 ) -> UnionFind {
@@ -232,6 +232,7 @@ fn merge_round(
     let mut touching: Vec<u32> = vec![0; uf.parent.len()];
     let mut spread: Vec<u32> = Vec::new();
     for ((key, _, _), roots) in links.iter().zip(link_roots) {
+        let roots = roots.as_ref();
         if Class::of(key.0) == Class::Identity {
             continue;
         }
@@ -258,7 +259,7 @@ fn merge_round(
         } else {
             spread.clear();
             spread.extend_from_slice(roots);
-            spread.sort_unstable_by_key(|&r| crate::hash::mix(key.1 ^ u64::from(r)));
+            spread_order(key.1, &mut spread);
             for i in 0..m {
                 for d in 1..=SPREAD_PARTNERS {
                     add(spread[i], spread[(i + d) % m]);
@@ -303,6 +304,13 @@ fn merge_round(
     merged
 }
 
+/// Puts the clusters of a link with more than [`FULL_PAIRS`] of them in the pseudo-random order
+/// in which each is tied to the next [`SPREAD_PARTNERS`] (`value` is the link's key). Kept
+/// links are stored in this order, so that sorting them again each pass costs one look.
+fn spread_order(value: u64, roots: &mut [u32]) {
+    roots.sort_unstable_by_key(|&r| crate::hash::mix(value ^ u64::from(r)));
+}
+
 /// Every account's root in `uf`, looked up once (a link's candidates then map to their
 /// clusters by indexing instead of by a union-find walk each).
 fn roots_of(uf: &mut UnionFind) -> Vec<u32> {
@@ -338,17 +346,13 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     let n = candidate.len();
     index.set_candidates(candidate);
     let found = refresh_links(cfg, index, candidate);
-    let cands_at = |index: &KeyIndex, at: At| -> Vec<u32> {
-        index
-            .at(at)
-            .and_then(|(_, e)| e.derived.cands.clone())
-            .unwrap_or_default()
-    };
     // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
     for &(at, kind) in &found {
         if Class::of(kind) == Class::Identity {
-            uf.union_all(&cands_at(index, at));
+            if let Some((_, e)) = index.at(at) {
+                uf.union_all(e.derived.cands.as_deref().unwrap_or_default());
+            }
         }
     }
     // Two rounds: established clusters merge first, then lone accounts and small clusters
@@ -363,34 +367,41 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         if Class::of(kind) == Class::Identity {
             continue;
         }
+        let value = index.at(at).map_or(0, |(key, _)| key.1);
         if let Some(e) = index.at_mut(at) {
             let Derived { cands, roots } = &mut e.derived;
             if roots.is_none() {
                 let cands = cands.as_deref().unwrap_or_default();
-                *roots = Some(distinct_roots(&root, cands, &mut seen));
+                let mut distinct = distinct_roots(&root, cands, &mut seen);
+                if distinct.len() > FULL_PAIRS {
+                    spread_order(value, &mut distinct);
+                }
+                *roots = Some(distinct);
             }
         }
     }
     let index: &KeyIndex = index;
     let links: Vec<Link<'_>> = found
         .iter()
-        .filter_map(|&(at, _)| index.at(at).map(|(key, e)| (key, e, cands_at(index, at))))
+        .filter_map(|&(at, _)| index.at(at))
+        .map(|(key, e)| (key, e, e.derived.cands.as_deref().unwrap_or_default()))
         .collect();
-    let mut roots: Vec<Vec<u32>> = links
+    let kept: Vec<&[u32]> = links
         .iter()
         .map(|(key, e, _)| {
             if Class::of(key.0) == Class::Identity {
-                Vec::new()
+                &[][..]
             } else {
-                e.derived.roots.clone().unwrap_or_default()
+                e.derived.roots.as_deref().unwrap_or_default()
             }
         })
         .collect();
-    let mut uf = merge_round(cfg, &links, &roots, &uf, true);
+    let mut uf = merge_round(cfg, &links, &kept, &uf, true);
     let root = roots_of(&mut uf);
-    for r in &mut roots {
-        *r = distinct_roots(&root, r, &mut seen);
-    }
+    let roots: Vec<Vec<u32>> = kept
+        .iter()
+        .map(|r| distinct_roots(&root, r, &mut seen))
+        .collect();
     let uf = merge_round(cfg, &links, &roots, &uf, false);
     drop(roots);
     // Every account's group, looked up once.
@@ -403,7 +414,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     // many; `count[g]` counts a link's candidates in group `g` (zeroed after each link).
     let mut by_link: Vec<Option<(u32, u32)>> = Vec::with_capacity(links.len());
     let mut count = vec![0u32; n];
-    for (key, _, cands) in &links {
+    for &(key, _, cands) in &links {
         for &a in cands {
             if let Some(c) = count.get_mut(group(a) as usize) {
                 *c += 1;
