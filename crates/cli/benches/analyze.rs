@@ -10,11 +10,13 @@
 //! into a temporary directory and uses that (about 43k exchanges; too small for stable
 //! figures). Prints, each the best of `MOAT_BENCH_RUNS` (default 2) passes:
 //! (a) bare parse: the default reader (gzip, split, parse, validate) counting exchanges;
+//! (a') the same as the analysis reads (each line as a borrowing `ExchangeView`, validated, on
+//!     one parsing thread besides the decompression thread);
 //! (b) the analysis as `moat analyze` runs it: decompression thread, parsing and feature
 //!     extraction on `available_parallelism` worker threads, engine fold on this thread,
 //!     detections built;
 //! (c) the same analysis on one thread (`Engine::observe` per exchange), for reference;
-//! and the ratios (b)/(a) and (b)/(c), then the process's peak resident memory; last
+//! and the ratios (b)/(a), (b)/(a') and (b)/(c), then the process's peak resident memory; last
 //! (d) the engine alone: features computed beforehand and held in memory, only the fold timed
 //! (`MOAT_BENCH_ONLY=engine` runs only this one, e.g. under a profiler; `MOAT_BENCH_ONLY=sequential`
 //! runs only (c)).
@@ -28,7 +30,7 @@ use moat_detect::signals::Signals;
 use moat_detect::Features;
 use moat_detect::{Config, Engine};
 use moat_format::{ParallelReader, ReadOptions, Reader};
-use moat_types::{Account, Exchange};
+use moat_types::{Account, Exchange, ExchangeView};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -65,6 +67,26 @@ fn bare(traffic: &Path) -> Result<(u64, f64), BoxError> {
     let mut n = 0u64;
     for x in Reader::<Exchange>::open(traffic, ReadOptions::default())? {
         std::hint::black_box(x?);
+        n += 1;
+    }
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+/// A bare parse as the analysis reads: each line as an [`ExchangeView`] (strings borrowed
+/// from the line) on one parsing thread besides the decompression thread, then dropped.
+fn bare_views(traffic: &Path) -> Result<(u64, f64), BoxError> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    let lines = ParallelReader::from_reader_fast(
+        traffic.display().to_string(),
+        std::fs::File::open(traffic)?,
+        ReadOptions::default(),
+        1,
+        |line: &str| ExchangeView::parse(line).map(|x| (Some(x.ts), ())),
+        |_: Exchange| (),
+    )?;
+    for x in lines {
+        x?;
         n += 1;
     }
     Ok((n, start.elapsed().as_secs_f64()))
@@ -193,6 +215,11 @@ fn main() -> Result<(), BoxError> {
         "(a) bare parse        {n} exchanges in {a:.2} s: {:.0} exchanges/s",
         n as f64 / a
     );
+    let (n, v) = best_of(runs, || bare_views(&traffic))?;
+    println!(
+        "(a') bare parse, views {n} exchanges in {v:.2} s: {:.0} exchanges/s",
+        n as f64 / v
+    );
     let (n, b) = best_of(runs, || parallel(&traffic, accounts.as_deref()))?;
     println!(
         "(b) analyze           {n} exchanges in {b:.2} s: {:.0} exchanges/s",
@@ -200,8 +227,9 @@ fn main() -> Result<(), BoxError> {
     );
     let c = run_sequential(runs, &traffic, accounts.as_deref())?;
     println!(
-        "ratios: (b)/(a) {:.2} (analysis throughput as a share of bare parsing), (b)/(c) {:.2}",
+        "ratios: (b)/(a) {:.2} and (b)/(a') {:.2} (analysis throughput as a share of bare parsing), (b)/(c) {:.2}",
         a / b,
+        v / b,
         c / b
     );
     if let Some(rss) = peak_rss_mib() {
