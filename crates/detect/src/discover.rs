@@ -279,7 +279,9 @@ fn merge_round(
         }
     }
     let strength = |x: u32| best.get(x as usize).map_or(0, |b| b.0);
-    let mut merged = uf.clone();
+    // The pairs to merge (each decided on `uf` as it was before this round), merged in pair
+    // order so that the clusters' roots do not depend on the map's.
+    let mut merges: Vec<(u32, u32)> = Vec::new();
     for (&(a, b), &count) in &pairs {
         if count < cfg.min_shared_attributes * UNIT {
             continue;
@@ -298,8 +300,13 @@ fn merge_round(
             && count as f32 >= cfg.min_relative_tie * strength(a) as f32
             && count as f32 >= cfg.min_relative_tie * strength(b) as f32;
         if nearest || strong {
-            merged.union(a, b);
+            merges.push((a, b));
         }
+    }
+    merges.sort_unstable();
+    let mut merged = uf.clone();
+    for (a, b) in merges {
+        merged.union(a, b);
     }
     merged
 }
