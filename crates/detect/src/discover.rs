@@ -145,6 +145,13 @@ pub(crate) struct Evidence {
 /// An attribute, its entry, and the candidates it links.
 type Link<'a> = ((KeyKind, u64), &'a KeyEntry, &'a [u32]);
 
+/// Whether a shared attribute may link candidates: at least two of its members are, and
+/// they are most of its members.
+fn links_candidates(cfg: &Config, _kind: KeyKind, entry: &KeyEntry) -> bool {
+    let count = entry.candidates;
+    count >= 2 && count as f32 >= cfg.min_suspicious_share * entry.total as f32
+}
+
 /// The shared attributes that may link candidates: used mostly by candidates, and (for
 /// wrappers) reused by the accounts that send them (see [`KeyKind::min_uses`]). The index
 /// keeps each attribute's candidate count current, so only the attributes that qualify are
@@ -154,8 +161,7 @@ type Link<'a> = ((KeyKind, u64), &'a KeyEntry, &'a [u32]);
 fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<(At, KeyKind)> {
     let mut out = Vec::new();
     for (at, kind, entry) in index.shared_mut() {
-        let count = entry.candidates;
-        if count < 2 || (count as f32) < cfg.min_suspicious_share * entry.total as f32 {
+        if !links_candidates(cfg, kind, entry) {
             continue;
         }
         if kind == KeyKind::Minute || entry.derived.cands.is_none() {
@@ -210,66 +216,103 @@ fn vouches(kind: KeyKind) -> bool {
     !matches!(kind, KeyKind::Minute | KeyKind::Asn)
 }
 
-/// One round of merging clusters (the sets of `uf`) by the attributes they share; see the
-/// module documentation.
-/// With `mutual` false only small clusters join partners: after a round, a merged campaign's
-/// internal ties no longer count, so comparing two merged campaigns by their strongest
-/// remaining ties would tie them to each other.
-#[inline(never)]
-/// `link_roots[i]` holds the distinct clusters (roots in `uf`) of `links[i]`'s candidates,
-/// sorted.
-fn merge_round(
-    cfg: &Config,
-    links: &[Link<'_>],
-    link_roots: &[impl AsRef<[u32]>],
-    uf: &UnionFind,
-    mutual: bool,
-) -> UnionFind {
-    // Count the distinct attributes each pair of clusters shares.
-    let mut pairs: HashMap<(u32, u32), u32> = HashMap::default();
-    // How many attributes each cluster shares at all (with other clusters or within itself).
-    // (Indexed by root: roots are account indices.)
-    let mut touching: Vec<u32> = vec![0; uf.parent.len()];
-    let mut spread: Vec<u32> = Vec::new();
-    for ((key, _, _), roots) in links.iter().zip(link_roots) {
-        let roots = roots.as_ref();
-        if Class::of(key.0) == Class::Identity {
-            continue;
+/// The ties between clusters that a set of links makes: for each pair of clusters, the
+/// weighted number of attributes they share, and for each cluster, the weighted number of
+/// attributes it shares at all (with other clusters or within itself). The first merge round's
+/// tally is kept in the index between passes and updated only for the links that changed
+/// (see [`discover`]); the second round's is counted afresh.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    /// Weighted shared attributes of each pair of clusters (lower root first); no zeros.
+    pairs: HashMap<(u32, u32), u32>,
+    /// Weighted shared attributes of each cluster, indexed by root (an account index).
+    touching: Vec<u32>,
+    /// Scratch for the pairing order of large links.
+    spread: Vec<u32>,
+}
+
+impl Tally {
+    /// Adds (`add`) or takes back the ties of one link of kind `kind` and key `value` whose
+    /// candidates lie in the distinct clusters `roots`. Payment links tie on their own and add
+    /// nothing here.
+    pub(crate) fn apply(&mut self, kind: KeyKind, value: u64, roots: &[u32], add: bool) {
+        if Class::of(kind) == Class::Identity {
+            return;
         }
-        let weight = pair_weight(key.0);
+        let weight = pair_weight(kind);
+        let Tally {
+            pairs,
+            touching,
+            spread,
+        } = self;
         for &r in roots {
+            if touching.len() <= r as usize {
+                touching.resize(r as usize + 1, 0);
+            }
             if let Some(t) = touching.get_mut(r as usize) {
-                *t += weight;
+                *t = if add {
+                    *t + weight
+                } else {
+                    t.saturating_sub(weight)
+                };
             }
         }
+        let mut tie = |a: u32, b: u32| {
+            let pair = if a < b { (a, b) } else { (b, a) };
+            if add {
+                *pairs.entry(pair).or_default() += weight;
+            } else if let std::collections::hash_map::Entry::Occupied(mut o) = pairs.entry(pair) {
+                if *o.get() <= weight {
+                    o.remove();
+                } else {
+                    *o.get_mut() -= weight;
+                }
+            }
+        };
         let m = roots.len();
         if m < 2 {
-            continue;
+            return;
         }
-        let mut add = |a: u32, b: u32| {
-            let pair = if a < b { (a, b) } else { (b, a) };
-            *pairs.entry(pair).or_default() += weight;
-        };
         if m <= FULL_PAIRS {
             for i in 0..m {
                 for j in i + 1..m {
-                    add(roots[i], roots[j]);
+                    tie(roots[i], roots[j]);
                 }
             }
         } else {
             spread.clear();
             spread.extend_from_slice(roots);
-            spread_order(key.1, &mut spread);
+            spread_order(value, spread);
             for i in 0..m {
                 for d in 1..=SPREAD_PARTNERS {
-                    add(spread[i], spread[(i + d) % m]);
+                    tie(spread[i], spread[(i + d) % m]);
                 }
             }
         }
     }
+
+    /// The tally of `links`, `link_roots[i]` holding the distinct clusters of `links[i]`'s
+    /// candidates.
+    fn of(links: &[Link<'_>], link_roots: &[Vec<u32>]) -> Tally {
+        let mut tally = Tally::default();
+        for ((key, _, _), roots) in links.iter().zip(link_roots) {
+            tally.apply(key.0, key.1, roots, true);
+        }
+        tally
+    }
+}
+
+/// One round of merging clusters (the sets of `uf`) by the ties of `tally`; see the module
+/// documentation.
+/// With `mutual` false only small clusters join partners: after a round, a merged campaign's
+/// internal ties no longer count, so comparing two merged campaigns by their strongest
+/// remaining ties would tie them to each other.
+#[inline(never)]
+fn merge_round(cfg: &Config, tally: &Tally, uf: &UnionFind, mutual: bool) -> UnionFind {
+    let (pairs, touching) = (&tally.pairs, &tally.touching);
     // Each cluster's strongest tie, and the partner it goes to (ties: the lower root).
     let mut best: Vec<(u32, u32)> = vec![(0, u32::MAX); uf.parent.len()];
-    for (&(a, b), &count) in &pairs {
+    for (&(a, b), &count) in pairs {
         for (x, y) in [(a, b), (b, a)] {
             if let Some(slot) = best.get_mut(x as usize) {
                 if count > slot.0 || (count == slot.0 && y < slot.1) {
@@ -282,7 +325,7 @@ fn merge_round(
     // The pairs to merge (each decided on `uf` as it was before this round), merged in pair
     // order so that the clusters' roots do not depend on the map's.
     let mut merges: Vec<(u32, u32)> = Vec::new();
-    for (&(a, b), &count) in &pairs {
+    for (&(a, b), &count) in pairs {
         if count < cfg.min_shared_attributes * UNIT {
             continue;
         }
@@ -353,6 +396,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     let n = candidate.len();
     index.set_candidates(candidate);
     let found = refresh_links(cfg, index, candidate);
+    index.retire(|kind, e| links_candidates(cfg, kind, e));
     // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
     for &(at, kind) in &found {
@@ -375,17 +419,41 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
             continue;
         }
         let value = index.at(at).map_or(0, |(key, _)| key.1);
-        if let Some(e) = index.at_mut(at) {
-            let Derived { cands, roots } = &mut e.derived;
-            if roots.is_none() {
-                let cands = cands.as_deref().unwrap_or_default();
-                let mut distinct = distinct_roots(&root, cands, &mut seen);
-                if distinct.len() > FULL_PAIRS {
-                    spread_order(value, &mut distinct);
-                }
-                *roots = Some(distinct);
+        let Some((tally, e)) = index.with_tally(at) else {
+            continue;
+        };
+        let Derived { cands, roots } = &mut e.derived;
+        if roots.is_none() {
+            let cands = cands.as_deref().unwrap_or_default();
+            let mut distinct = distinct_roots(&root, cands, &mut seen);
+            if distinct.len() > FULL_PAIRS {
+                spread_order(value, &mut distinct);
             }
+            *roots = Some(distinct);
         }
+        // The kept tally counts every qualifying link but minutes with its current clusters.
+        let roots = roots.as_deref().unwrap_or_default();
+        if kind != KeyKind::Minute && e.counted.as_deref() != Some(roots) {
+            if let Some(old) = e.counted.take() {
+                tally.apply(kind, value, &old, false);
+            }
+            tally.apply(kind, value, roots, true);
+            e.counted = Some(roots.into());
+        }
+    }
+    // Minutes are counted for this pass only.
+    let minutes: Vec<(u64, Vec<u32>)> = found
+        .iter()
+        .filter(|(_, kind)| *kind == KeyKind::Minute)
+        .filter_map(|&(at, _)| index.at(at))
+        .map(|(key, e)| (key.1, e.derived.roots.clone().unwrap_or_default()))
+        .collect();
+    for (value, roots) in &minutes {
+        index.tally.apply(KeyKind::Minute, *value, roots, true);
+    }
+    let mut uf = merge_round(cfg, &index.tally, &uf, true);
+    for (value, roots) in &minutes {
+        index.tally.apply(KeyKind::Minute, *value, roots, false);
     }
     let index: &KeyIndex = index;
     let links: Vec<Link<'_>> = found
@@ -403,13 +471,12 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
             }
         })
         .collect();
-    let mut uf = merge_round(cfg, &links, &kept, &uf, true);
     let root = roots_of(&mut uf);
     let roots: Vec<Vec<u32>> = kept
         .iter()
         .map(|r| distinct_roots(&root, r, &mut seen))
         .collect();
-    let uf = merge_round(cfg, &links, &roots, &uf, false);
+    let uf = merge_round(cfg, &Tally::of(&links, &roots), &uf, false);
     drop(roots);
     // Every account's group, looked up once.
     let mut uf = uf;

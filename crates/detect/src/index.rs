@@ -15,6 +15,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 
+use crate::discover::Tally;
 use crate::Config;
 
 /// What kind of attribute a key is; also its domain tag.
@@ -101,6 +102,9 @@ pub(crate) struct KeyEntry {
     pub candidates: u32,
     /// What discovery last derived from this attribute, kept until it may have changed.
     pub derived: Derived,
+    /// The payment clusters whose ties through this attribute the index's kept [`Tally`]
+    /// counts (none when it counts none).
+    pub counted: Option<Box<[u32]>>,
 }
 
 /// What a discovery pass derives from one shared attribute, kept for the next pass: most
@@ -176,6 +180,9 @@ pub(crate) struct KeyIndex {
     /// Each account's payment cluster (a root) at the latest discovery pass, against which
     /// the next pass finds the accounts whose cluster changed.
     cluster_of: Vec<u32>,
+    /// The first merge round's ties through the attributes that link candidates (minutes
+    /// excepted), as of the latest discovery pass; see [`KeyEntry::counted`].
+    pub tally: Tally,
 }
 
 impl KeyIndex {
@@ -236,6 +243,7 @@ impl KeyIndex {
             label: label().into_boxed_str(),
             candidates: 0,
             derived: Derived::default(),
+            counted: None,
         };
         let change = entry.add(cfg, account, now, kind.min_uses());
         if kind == KeyKind::Minute {
@@ -363,7 +371,10 @@ impl KeyIndex {
                 ) && now - e.last_seen > ttl
             });
             if stale {
-                if let Some((key, _)) = slot.take() {
+                if let Some((key, e)) = slot.take() {
+                    if let Some(counted) = &e.counted {
+                        self.tally.apply(key.0, key.1, counted, false);
+                    }
                     self.slots.remove(&key);
                     self.expired += 1;
                 }
@@ -448,15 +459,28 @@ impl KeyIndex {
         }
     }
 
-    /// The attribute at `at`, to update.
-    pub fn at_mut(&mut self, at: At) -> Option<&mut KeyEntry> {
-        match at {
+    /// The attribute at `at`, to update, with the kept tally.
+    pub fn with_tally(&mut self, at: At) -> Option<(&mut Tally, &mut KeyEntry)> {
+        let entry = match at {
             At::Shared(i) => self
                 .shared
                 .get_mut(i as usize)
                 .and_then(Option::as_mut)
                 .map(|(_, e)| e),
             At::Minute(i) => self.minutes.get_mut(i as usize).map(|(_, e)| e),
+        }?;
+        Some((&mut self.tally, entry))
+    }
+
+    /// Takes back from the kept tally the ties of every attribute that no longer links
+    /// candidates (`linking` is false), so that it counts only the links of this pass.
+    pub fn retire(&mut self, linking: impl Fn(KeyKind, &KeyEntry) -> bool) {
+        for ((kind, key), e) in self.shared.iter_mut().flatten() {
+            if e.counted.is_some() && !linking(*kind, e) {
+                if let Some(counted) = e.counted.take() {
+                    self.tally.apply(*kind, *key, &counted, false);
+                }
+            }
         }
     }
 
@@ -487,7 +511,9 @@ impl KeyIndex {
     pub fn forget_derived(&mut self) {
         for (_, e) in self.shared.iter_mut().flatten() {
             e.derived = Derived::default();
+            e.counted = None;
         }
+        self.tally = Tally::default();
         for (_, e) in &mut self.minutes {
             e.derived = Derived::default();
         }
