@@ -147,7 +147,7 @@ type Link<'a> = ((KeyKind, u64), &'a KeyEntry, &'a [u32]);
 
 /// Whether a shared attribute may link candidates: at least two of its members are, and
 /// they are most of its members.
-fn links_candidates(cfg: &Config, _kind: KeyKind, entry: &KeyEntry) -> bool {
+fn links_candidates(cfg: &Config, entry: &KeyEntry) -> bool {
     let count = entry.candidates;
     count >= 2 && count as f32 >= cfg.min_suspicious_share * entry.total as f32
 }
@@ -161,7 +161,7 @@ fn links_candidates(cfg: &Config, _kind: KeyKind, entry: &KeyEntry) -> bool {
 fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<(At, KeyKind)> {
     let mut out = Vec::new();
     for (at, kind, entry) in index.shared_mut() {
-        if !links_candidates(cfg, kind, entry) {
+        if !links_candidates(cfg, entry) {
             continue;
         }
         if kind == KeyKind::Minute || entry.derived.cands.is_none() {
@@ -396,7 +396,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     let n = candidate.len();
     index.set_candidates(candidate);
     let found = refresh_links(cfg, index, candidate);
-    index.retire(|kind, e| links_candidates(cfg, kind, e));
+    index.retire(|e| links_candidates(cfg, e));
     // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
     for &(at, kind) in &found {

@@ -474,9 +474,9 @@ impl KeyIndex {
 
     /// Takes back from the kept tally the ties of every attribute that no longer links
     /// candidates (`linking` is false), so that it counts only the links of this pass.
-    pub fn retire(&mut self, linking: impl Fn(KeyKind, &KeyEntry) -> bool) {
+    pub fn retire(&mut self, linking: impl Fn(&KeyEntry) -> bool) {
         for ((kind, key), e) in self.shared.iter_mut().flatten() {
-            if e.counted.is_some() && !linking(*kind, e) {
+            if e.counted.is_some() && !linking(e) {
                 if let Some(counted) = e.counted.take() {
                     self.tally.apply(*kind, *key, &counted, false);
                 }
