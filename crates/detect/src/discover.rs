@@ -160,8 +160,13 @@ fn links_candidates(cfg: &Config, entry: &KeyEntry) -> bool {
 #[inline(never)] // once per pass; a frame of its own in profiles
 fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<(At, KeyKind)> {
     let mut out = Vec::new();
-    for (at, kind, entry) in index.shared_mut() {
+    let (tally, entries) = index.shared_mut();
+    for (at, (kind, value), entry) in entries {
         if !links_candidates(cfg, entry) {
+            // The kept tally counts only the links of this pass.
+            if let Some(counted) = entry.counted.take() {
+                tally.apply(kind, value, &counted, false);
+            }
             continue;
         }
         if kind == KeyKind::Minute || entry.derived.cands.is_none() {
@@ -396,7 +401,6 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     let n = candidate.len();
     index.set_candidates(candidate);
     let found = refresh_links(cfg, index, candidate);
-    index.retire(|e| links_candidates(cfg, e));
     // A shared payment method ties accounts on its own.
     let mut uf = UnionFind::new(n);
     for &(at, kind) in &found {

@@ -429,19 +429,25 @@ impl KeyIndex {
             )
     }
 
-    /// Every shared attribute with where it is, in the order of [`KeyIndex::shared`], for
-    /// discovery to bring its derived values up to date.
-    pub fn shared_mut(&mut self) -> impl Iterator<Item = (At, KeyKind, &mut KeyEntry)> {
+    /// The kept tally, and every shared attribute with where it is and its key (the
+    /// non-minute ones in the order they became shared, then the minutes in time order), for
+    /// discovery to bring its derived values and the tally up to date.
+    pub fn shared_mut(
+        &mut self,
+    ) -> (
+        &mut Tally,
+        impl Iterator<Item = (At, (KeyKind, u64), &mut KeyEntry)>,
+    ) {
         let shared = self.shared.iter_mut().enumerate().filter_map(|(i, slot)| {
             slot.as_mut()
-                .map(|((kind, _), e)| (At::Shared(i as u32), *kind, e))
+                .map(|(key, e)| (At::Shared(i as u32), *key, e))
         });
         let minutes = self
             .minutes
             .iter_mut()
             .enumerate()
-            .map(|(i, (_, e))| (At::Minute(i as u32), KeyKind::Minute, e));
-        shared.chain(minutes)
+            .map(|(i, (key, e))| (At::Minute(i as u32), (KeyKind::Minute, *key), e));
+        (&mut self.tally, shared.chain(minutes))
     }
 
     /// The attribute at `at`.
@@ -470,18 +476,6 @@ impl KeyIndex {
             At::Minute(i) => self.minutes.get_mut(i as usize).map(|(_, e)| e),
         }?;
         Some((&mut self.tally, entry))
-    }
-
-    /// Takes back from the kept tally the ties of every attribute that no longer links
-    /// candidates (`linking` is false), so that it counts only the links of this pass.
-    pub fn retire(&mut self, linking: impl Fn(&KeyEntry) -> bool) {
-        for ((kind, key), e) in self.shared.iter_mut().flatten() {
-            if e.counted.is_some() && !linking(e) {
-                if let Some(counted) = e.counted.take() {
-                    self.tally.apply(*kind, *key, &counted, false);
-                }
-            }
-        }
     }
 
     /// Records each account's payment cluster (`cluster[a]`) and forgets the derived
