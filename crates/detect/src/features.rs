@@ -30,7 +30,7 @@ pub struct Features {
     /// The last user message (or completion prompt).
     pub(crate) user_text: String,
     /// Wrapper fingerprints of `user_text` with the byte range of each segment.
-    pub(crate) segments: Vec<(u64, u32, u32)>,
+    pub(crate) segments: Spans,
     /// Fingerprint and text of the system prompt, when it is long enough to be distinctive.
     pub(crate) system: Option<(u64, String)>,
     /// Fingerprint of the client's address block, and the address.
@@ -40,6 +40,31 @@ pub struct Features {
     /// Fingerprint of the client build (user agent and TLS JA4 together), its user agent and
     /// its JA4 (untrimmed; the label is made only if the build turns out to be shared).
     pub(crate) client: Option<(u64, String, String)>,
+}
+
+/// Fingerprints with byte ranges in a text (at most [`template::MAX_SEGMENTS`]), inline.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Spans {
+    items: [(u64, u32, u32); template::MAX_SEGMENTS],
+    len: usize,
+}
+
+impl Spans {
+    /// The spans of `segments`, which are slices of `text`.
+    fn of(text: &str, segments: template::Segments<'_>) -> Spans {
+        let mut spans = Spans::default();
+        for ((h, seg), slot) in segments.into_iter().zip(&mut spans.items) {
+            let start = seg.as_ptr() as usize - text.as_ptr() as usize;
+            *slot = (h, start as u32, (start + seg.len()) as u32);
+            spans.len += 1;
+        }
+        spans
+    }
+
+    /// The spans, in order.
+    pub(crate) fn as_slice(&self) -> &[(u64, u32, u32)] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
 }
 
 /// What features take from an exchange: the strings they keep (taken or copied from it) and
@@ -220,13 +245,7 @@ impl Features {
             harvest_params: HarvestParams::from_params(params),
             language: t.language,
         };
-        let segments = template::segments_of(&user_text)
-            .into_iter()
-            .map(|(h, seg)| {
-                let start = seg.as_ptr() as usize - user_text.as_ptr() as usize;
-                (h, start as u32, (start + seg.len()) as u32)
-            })
-            .collect();
+        let segments = Spans::of(&user_text, template::segments_of(&user_text));
         let system = system_text
             .filter(|s| s.trim().len() >= MIN_SYSTEM_PROMPT)
             .map(|s| (system_prompt_key(&s), s));
@@ -283,6 +302,13 @@ fn system_prompt_key(text: &str) -> u64 {
     for (i, word) in text.split_whitespace().enumerate() {
         if i > 0 {
             h.byte(b' ');
+        }
+        // ASCII (nearly every system prompt) lowercases byte by byte, to the same effect.
+        if word.is_ascii() {
+            for &b in word.as_bytes() {
+                h.byte(b.to_ascii_lowercase());
+            }
+            continue;
         }
         for c in word.chars().flat_map(char::to_lowercase) {
             let mut buf = [0u8; 4];
@@ -361,5 +387,31 @@ mod tests {
             system_prompt_key("You are a helpful assistant."),
             system_prompt_key("You are a harmless assistant.")
         );
+    }
+
+    #[test]
+    fn system_prompt_key_lowercases_ascii_like_unicode() {
+        let reference = |text: &str| {
+            let mut h = Fnv::tagged(b'S');
+            for (i, word) in text.split_whitespace().enumerate() {
+                if i > 0 {
+                    h.byte(b' ');
+                }
+                for c in word.chars().flat_map(char::to_lowercase) {
+                    let mut buf = [0u8; 4];
+                    h.bytes(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+            h.finish()
+        };
+        for text in [
+            "You are a HELPFUL assistant.",
+            "Tu es un assistant TRÈS utile. ÉTÉ",
+            "İstanbul ΣΟΦΙΑ Straße\tMIXED ascii",
+            "",
+            "  ",
+        ] {
+            assert_eq!(system_prompt_key(text), reference(text), "{text}");
+        }
     }
 }

@@ -31,11 +31,49 @@ pub fn fingerprints(text: &str) -> Vec<u64> {
     segments_of(text).into_iter().map(|(h, _)| h).collect()
 }
 
+/// Most segments a prompt has fingerprints for.
+pub const MAX_SEGMENTS: usize = 2 * ENDS;
+
+/// The fingerprinted segments of a prompt (at most [`MAX_SEGMENTS`]), held inline: a
+/// fingerprint and the segment's original text each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Segments<'a> {
+    items: [(u64, &'a str); MAX_SEGMENTS],
+    len: usize,
+}
+
+impl<'a> Segments<'a> {
+    /// The segments, in order.
+    pub fn as_slice(&self) -> &[(u64, &'a str)] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+
+    /// Adds `seg` unless a segment with its fingerprint is there already (or it is full).
+    fn push_unique(&mut self, seg: (u64, &'a str)) {
+        if self.as_slice().iter().any(|(h, _)| *h == seg.0) {
+            return;
+        }
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = seg;
+            self.len += 1;
+        }
+    }
+}
+
+impl<'a> IntoIterator for Segments<'a> {
+    type Item = (u64, &'a str);
+    type IntoIter = std::iter::Take<std::array::IntoIter<(u64, &'a str), MAX_SEGMENTS>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter().take(self.len)
+    }
+}
+
 /// Like [`fingerprints`], with each segment's original text (for evidence a human can read).
-pub fn segments_of(text: &str) -> Vec<(u64, &str)> {
+pub fn segments_of(text: &str) -> Segments<'_> {
     let head = prefix(text, SCAN);
     let tail = suffix(text, SCAN);
-    let mut out = Vec::with_capacity(2 * ENDS);
+    let mut out = Segments::default();
     // The pieces the head walk judged, by position: in a text shorter than the scan window
     // (most prompts) the tail walk meets the same pieces, and hashes each only once.
     let mut judged: [(usize, usize, Option<u64>); 8] = [(0, 0, None); 8];
@@ -49,7 +87,7 @@ pub fn segments_of(text: &str) -> Vec<(u64, &str)> {
             n_judged += 1;
         }
         if let Some(seg) = seg {
-            push_unique(&mut out, seg);
+            out.push_unique(seg);
             taken += 1;
             if taken == ENDS {
                 break;
@@ -70,15 +108,28 @@ pub fn segments_of(text: &str) -> Vec<(u64, &str)> {
         *slot = Some(seg);
     }
     for seg in last.into_iter().rev().flatten() {
-        push_unique(&mut out, seg);
+        out.push_unique(seg);
     }
     out
 }
 
-fn push_unique<'a>(out: &mut Vec<(u64, &'a str)>, seg: (u64, &'a str)) {
-    if !out.iter().any(|(h, _)| *h == seg.0) {
-        out.push(seg);
+/// The bytes a segment boundary can start with: the one-byte boundaries and the lead bytes
+/// of the multi-byte ones (a table, so the common byte costs one load and a well-predicted
+/// test).
+const BOUNDARY_LEAD: [bool; 256] = byte_set(b"\n.?!;\xE3\xEF\xD8");
+
+/// The bytes a segment boundary can end with: the one-byte boundaries and the last bytes of
+/// the multi-byte ones.
+const BOUNDARY_LAST: [bool; 256] = byte_set(b"\n.?!;\x82\x9F\x81\x9B");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
     }
+    t
 }
 
 /// Byte length of the segment boundary (see [`is_boundary`]) starting at `i`, or 0.
@@ -137,7 +188,11 @@ impl<'a> Iterator for Pieces<'a> {
         let b = self.text.as_bytes();
         let mut i = self.pos;
         while i < b.len() {
-            let len = boundary_at(b, i);
+            let len = if BOUNDARY_LEAD[usize::from(b[i])] {
+                boundary_at(b, i)
+            } else {
+                0
+            };
             if len > 0 {
                 let piece = self.text.get(self.pos..i);
                 self.pos = i + len;
@@ -177,7 +232,11 @@ impl<'a> Iterator for PiecesBack<'a> {
         let b = self.text.as_bytes();
         let mut j = self.end;
         while j > 0 {
-            let len = boundary_before(b, j);
+            let len = if BOUNDARY_LAST[usize::from(b[j - 1])] {
+                boundary_before(b, j)
+            } else {
+                0
+            };
             if len > 0 {
                 let piece = self.text.get(j..self.end);
                 self.end = j - len;
@@ -208,7 +267,16 @@ const ASCII: [u8; 128] = {
     t
 };
 
+/// Normalised bytes collected before they are hashed (hashing a buffer goes eight bytes at a
+/// time); flushed into the hash when nearly full, which does not change the hash.
+const BUF: usize = 512;
+
 /// The hash of one raw segment, if it is long enough to be distinctive.
+///
+/// The segment's normalised form (lowercase words separated by single spaces, punctuation
+/// dropped, each run of digits one `0`, at most [`MAX_SEGMENT`] characters) is written to a
+/// buffer and hashed. ASCII bytes take a branch-free step; other characters follow the
+/// Unicode rules to the same effect (`segment_reference` in the tests is the plain form).
 fn segment(raw: &str) -> Option<(u64, &str)> {
     // Normalisation yields at most 1.5 characters per byte (case folding of a two-byte
     // letter into three): a piece this short cannot reach the minimum.
@@ -216,67 +284,71 @@ fn segment(raw: &str) -> Option<(u64, &str)> {
         return None;
     }
     let mut h = WordHasher::tagged(TAG);
-    let mut len = 0usize;
+    let mut buf = [0u8; BUF];
+    // Bytes in `buf`; characters of the normalised form so far.
+    let (mut n, mut len) = (0usize, 0usize);
     let mut pending_space = false;
     let mut in_number = false;
     let bytes = raw.as_bytes();
     let mut i = 0;
     while i < bytes.len() && len < MAX_SEGMENT {
+        // Room for the most one character can add: a space and three lowercase characters.
+        if n + 16 > BUF {
+            h.bytes(&buf[..n]);
+            n = 0;
+        }
         let b = bytes[i];
-        // ASCII (most prompts) by table; the rest by the Unicode rules, to the same effect.
-        let (separator, digit, ascii) = if b < 0x80 {
+        if b < 0x80 {
             i += 1;
-            let class = ASCII[b as usize];
-            (class == 0, class == 1, Some(class))
-        } else {
-            let Some(c) = raw.get(i..).and_then(|r| r.chars().next()) else {
-                break;
-            };
-            i += c.len_utf8();
-            if c.is_whitespace() || is_punct(c) {
-                (true, false, None)
-            } else if c.is_numeric() {
-                (false, true, None)
-            } else {
-                if pending_space {
-                    h.byte(b' ');
-                    len += 1;
-                    pending_space = false;
-                }
-                in_number = false;
-                for lc in c.to_lowercase() {
-                    let mut buf = [0u8; 4];
-                    h.bytes(lc.encode_utf8(&mut buf).as_bytes());
-                    len += 1;
-                }
-                continue;
-            }
+            let class = ASCII[usize::from(b)];
+            let separator = class == 0;
+            let digit = class == 1;
+            // A pending space goes before anything but a separator.
+            let space = pending_space & !separator;
+            buf[n] = b' ';
+            n += usize::from(space);
+            len += usize::from(space);
+            // A letter, or the first digit of a number (as `0`).
+            let emit = !separator & !(digit & in_number);
+            buf[n] = if digit { b'0' } else { class };
+            n += usize::from(emit);
+            len += usize::from(emit);
+            pending_space = separator & (len > 0);
+            in_number = digit;
+            continue;
+        }
+        let Some(c) = raw.get(i..).and_then(|r| r.chars().next()) else {
+            break;
         };
-        if separator {
+        i += c.len_utf8();
+        if c.is_whitespace() || is_punct(c) {
             pending_space = len > 0;
             in_number = false;
             continue;
         }
         if pending_space {
-            h.byte(b' ');
+            buf[n] = b' ';
+            n += 1;
             len += 1;
             pending_space = false;
         }
-        // Numbers are masked so "Question 12:" and "Question 7:" share a skeleton.
-        if digit {
+        if c.is_numeric() {
+            // Numbers are masked so "Question 12:" and "Question 7:" share a skeleton.
             if !in_number {
-                h.byte(b'0');
+                buf[n] = b'0';
+                n += 1;
                 len += 1;
                 in_number = true;
             }
             continue;
         }
         in_number = false;
-        if let Some(lower) = ascii {
-            h.byte(lower);
+        for lc in c.to_lowercase() {
+            n += lc.encode_utf8(&mut buf[n..]).len();
             len += 1;
         }
     }
+    h.bytes(&buf[..n]);
     (len >= MIN_SEGMENT).then(|| (h.finish(), raw.trim()))
 }
 
@@ -355,7 +427,87 @@ mod tests {
         assert!(!a.is_empty());
     }
 
+    /// [`segment`] in its plain form, one byte at a time into the hash: the reference the
+    /// buffered, branch-free form must equal.
+    fn segment_reference(raw: &str) -> Option<(u64, &str)> {
+        // Normalisation yields at most 1.5 characters per byte (case folding of a two-byte
+        // letter into three): a piece this short cannot reach the minimum.
+        if raw.len() * 3 < MIN_SEGMENT * 2 {
+            return None;
+        }
+        let mut h = WordHasher::tagged(TAG);
+        let mut len = 0usize;
+        let mut pending_space = false;
+        let mut in_number = false;
+        let bytes = raw.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && len < MAX_SEGMENT {
+            let b = bytes[i];
+            // ASCII (most prompts) by table; the rest by the Unicode rules, to the same effect.
+            let (separator, digit, ascii) = if b < 0x80 {
+                i += 1;
+                let class = ASCII[b as usize];
+                (class == 0, class == 1, Some(class))
+            } else {
+                let Some(c) = raw.get(i..).and_then(|r| r.chars().next()) else {
+                    break;
+                };
+                i += c.len_utf8();
+                if c.is_whitespace() || is_punct(c) {
+                    (true, false, None)
+                } else if c.is_numeric() {
+                    (false, true, None)
+                } else {
+                    if pending_space {
+                        h.byte(b' ');
+                        len += 1;
+                        pending_space = false;
+                    }
+                    in_number = false;
+                    for lc in c.to_lowercase() {
+                        let mut buf = [0u8; 4];
+                        h.bytes(lc.encode_utf8(&mut buf).as_bytes());
+                        len += 1;
+                    }
+                    continue;
+                }
+            };
+            if separator {
+                pending_space = len > 0;
+                in_number = false;
+                continue;
+            }
+            if pending_space {
+                h.byte(b' ');
+                len += 1;
+                pending_space = false;
+            }
+            // Numbers are masked so "Question 12:" and "Question 7:" share a skeleton.
+            if digit {
+                if !in_number {
+                    h.byte(b'0');
+                    len += 1;
+                    in_number = true;
+                }
+                continue;
+            }
+            in_number = false;
+            if let Some(lower) = ascii {
+                h.byte(lower);
+                len += 1;
+            }
+        }
+        (len >= MIN_SEGMENT).then(|| (h.finish(), raw.trim()))
+    }
+
     proptest! {
+        #[test]
+        fn segments_hash_as_the_reference(
+            s in "([a-zA-Z0-9 ,:'()-]|\\PC|[İẞΣﬃ]){0,400}"
+        ) {
+            prop_assert_eq!(segment(&s), segment_reference(&s));
+        }
+
         #[test]
         fn pieces_split_like_the_standard_library(s in "(\\PC|[.!?;\n。？！؟；]){0,300}") {
             let forward: Vec<&str> = Pieces::new(&s).collect();
