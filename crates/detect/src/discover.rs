@@ -154,13 +154,16 @@ fn links_candidates(cfg: &Config, entry: &KeyEntry) -> bool {
 
 /// The shared attributes that may link candidates: used mostly by candidates, and (for
 /// wrappers) reused by the accounts that send them (see [`KeyKind::min_uses`]). The index
-/// keeps each attribute's candidate count current, so only the attributes that qualify are
-/// looked at, and keeps each one's qualifying candidates from the last pass until they may
-/// have changed, so only those are collected again.
+/// keeps each attribute's candidate count current and notes the attributes whose count or
+/// total changed, so only those and the ones that linked at the last pass are looked at; it
+/// keeps each one's qualifying candidates from the last pass until they may have changed, so
+/// only those are collected again.
 #[inline(never)] // once per pass; a frame of its own in profiles
 fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<(At, KeyKind)> {
     let mut out = Vec::new();
-    let (tally, entries) = index.shared_mut();
+    let check = index.take_to_check();
+    let mut linking = Vec::new();
+    let (tally, entries) = index.visit_mut(&check);
     for (at, (kind, value), entry) in entries {
         if !links_candidates(cfg, entry) {
             // The kept tally counts only the links of this pass.
@@ -185,8 +188,12 @@ fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<
                 roots: None,
             };
         }
+        if let At::Shared(p) = at {
+            linking.push(p);
+        }
         out.push((at, kind));
     }
+    index.set_linking(linking);
     out
 }
 
@@ -363,7 +370,9 @@ fn merge_round(cfg: &Config, tally: &Tally, uf: &UnionFind, mutual: bool) -> Uni
 /// in which each is tied to the next [`SPREAD_PARTNERS`] (`value` is the link's key). Kept
 /// links are stored in this order, so that sorting them again each pass costs one look.
 fn spread_order(value: u64, roots: &mut [u32]) {
-    roots.sort_unstable_by_key(|&r| crate::hash::mix(value ^ u64::from(r)));
+    // Each key computed once (a comparison would compute two); keys are distinct (`mix` is a
+    // bijection), so the order is the same as by any sort on them.
+    roots.sort_by_cached_key(|&r| crate::hash::mix(value ^ u64::from(r)));
 }
 
 /// Every account's root in `uf`, looked up once (a link's candidates then map to their

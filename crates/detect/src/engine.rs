@@ -134,7 +134,7 @@ impl Engine {
             state.observe(f.ts, &f.signals, f.single_turn);
             state.observe_release(ts, release, &self.cfg);
         }
-        for &(hash, start, end) in &f.segments {
+        for &(hash, start, end) in f.segments.as_slice() {
             self.index.add(
                 &self.cfg,
                 KeyKind::Template,
@@ -492,14 +492,31 @@ fn round3(x: f32) -> f64 {
 }
 
 /// A short, single-line excerpt of prompt text for evidence.
+///
+/// The words of `text` joined by single spaces, cut to 117 characters and `...` when longer
+/// than 120; only the words needed are looked at.
 fn excerpt(text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= 120 {
-        one_line
-    } else {
-        let cut: String = one_line.chars().take(117).collect();
-        format!("{cut}...")
+    const MAX: usize = 120;
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        if chars > 0 {
+            out.push(' ');
+            chars += 1;
+        }
+        out.push_str(word);
+        chars += word.chars().count();
+        if chars > MAX {
+            let cut = out
+                .char_indices()
+                .nth(MAX - 3)
+                .map_or(out.len(), |(i, _)| i);
+            out.truncate(cut);
+            out.push_str("...");
+            return out;
+        }
     }
+    out
 }
 
 /// "N <what> used mostly by members; the <which>, <label>, by M accounts".
@@ -580,5 +597,18 @@ mod tests {
     fn excerpts_are_single_line_and_short() {
         assert_eq!(excerpt("a\n  b"), "a b");
         assert_eq!(excerpt(&"x".repeat(500)).chars().count(), 120);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn excerpts_are_the_joined_words_cut(text in "([a-zé語 \t\n]{0,12}){0,30}") {
+            let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let want = if one_line.chars().count() <= 120 {
+                one_line
+            } else {
+                format!("{}...", one_line.chars().take(117).collect::<String>())
+            };
+            proptest::prop_assert_eq!(excerpt(&text), want);
+        }
     }
 }

@@ -183,6 +183,14 @@ pub(crate) struct KeyIndex {
     /// The first merge round's ties through the attributes that link candidates (minutes
     /// excepted), as of the latest discovery pass; see [`KeyEntry::counted`].
     pub tally: Tally,
+    /// Positions in `shared` whose candidate count or distinct-account total changed since
+    /// the latest discovery pass, one bit each: with those that linked candidates then, the
+    /// only attributes whose linking can have changed.
+    touched: Vec<u64>,
+    /// Positions in `shared` of the attributes that linked candidates at the latest pass.
+    linking: Vec<u32>,
+    /// Every position must be looked at again (positions moved, or nothing is known).
+    all_touched: bool,
 }
 
 impl KeyIndex {
@@ -212,8 +220,12 @@ impl KeyIndex {
             Slot::Shared(pos) => {
                 let pos = *pos;
                 if let Some(Some((_, e))) = self.shared.get_mut(pos) {
+                    let total = e.total;
                     let change = e.add(cfg, account, now, kind.min_uses());
-                    self.counted(pos, account, change);
+                    let grew = e.total != total;
+                    if self.counted(pos, account, change) || grew {
+                        self.touch(pos as u32);
+                    }
                 }
                 return;
             }
@@ -259,11 +271,13 @@ impl KeyIndex {
             };
             self.counted(pos, first.account, first_change);
             self.counted(pos, account, change);
+            self.touch(pos as u32);
         }
     }
 
-    /// Books a use of `shared[pos]` by `account`: its membership and candidate count.
-    fn counted(&mut self, pos: usize, account: u32, change: Change) {
+    /// Books a use of `shared[pos]` by `account`: its membership and candidate count; whether
+    /// the count changed.
+    fn counted(&mut self, pos: usize, account: u32, change: Change) -> bool {
         if change.joined {
             if self.of_account.len() <= account as usize {
                 self.of_account.resize_with(account as usize + 1, Vec::new);
@@ -281,8 +295,10 @@ impl KeyIndex {
         {
             if let Some(Some((_, e))) = self.shared.get_mut(pos) {
                 e.candidates += 1;
+                return true;
             }
         }
+        false
     }
 
     /// Sets which accounts are candidates (`candidate[i]` for account `i`; accounts beyond
@@ -316,6 +332,7 @@ impl KeyIndex {
                         e.candidates = e.candidates.saturating_sub(1);
                     }
                     e.derived = Derived::default();
+                    touch(&mut self.touched, pos);
                 }
             }
         }
@@ -396,6 +413,8 @@ impl KeyIndex {
         }
         self.shared.retain(Option::is_some);
         self.expired = 0;
+        // Positions moved: look at every attribute at the next pass.
+        self.all_touched = true;
         for slot in self.slots.values_mut() {
             if let Slot::Shared(pos) = slot {
                 if let Some(&m) = moved.get(*pos) {
@@ -429,25 +448,76 @@ impl KeyIndex {
             )
     }
 
-    /// The kept tally, and every shared attribute with where it is and its key (the
-    /// non-minute ones in the order they became shared, then the minutes in time order), for
+    /// The positions in `shared` of the attributes whose linking of candidates may have
+    /// changed since the latest pass (those that linked then, and those whose candidate count
+    /// or total changed since), sorted; forgets the changes.
+    pub fn take_to_check(&mut self) -> Vec<u32> {
+        if self.all_touched {
+            self.all_touched = false;
+            self.touched.clear();
+            return (0..self.shared.len() as u32).collect();
+        }
+        for &pos in &self.linking {
+            touch(&mut self.touched, pos);
+        }
+        let mut check = Vec::new();
+        for (w, word) in self.touched.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                check.push(w as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        check
+    }
+
+    /// Notes that the candidate count or total of `shared[pos]` changed.
+    fn touch(&mut self, pos: u32) {
+        touch(&mut self.touched, pos);
+    }
+
+    /// Records the positions in `shared` of the attributes that link candidates at this pass.
+    pub fn set_linking(&mut self, positions: Vec<u32>) {
+        self.linking = positions;
+    }
+
+    /// The kept tally, and the shared attributes at `positions` (in that order; expired ones
+    /// skipped) then every shared minute in time order, each with where it is and its key, for
     /// discovery to bring its derived values and the tally up to date.
-    pub fn shared_mut(
-        &mut self,
+    pub fn visit_mut<'s>(
+        &'s mut self,
+        positions: &'s [u32],
     ) -> (
-        &mut Tally,
-        impl Iterator<Item = (At, (KeyKind, u64), &mut KeyEntry)>,
+        &'s mut Tally,
+        impl Iterator<Item = (At, (KeyKind, u64), &'s mut KeyEntry)>,
     ) {
-        let shared = self.shared.iter_mut().enumerate().filter_map(|(i, slot)| {
-            slot.as_mut()
-                .map(|(key, e)| (At::Shared(i as u32), *key, e))
-        });
+        let shared = &mut self.shared;
+        let mut picked = Vec::with_capacity(positions.len());
+        // Positions are sorted and distinct: walk the list once, splitting off each entry.
+        let mut rest: &mut [Option<((KeyKind, u64), KeyEntry)>] = shared.as_mut_slice();
+        let mut base = 0u32;
+        for &p in positions {
+            let Some(skip) = p.checked_sub(base) else {
+                continue;
+            };
+            let Some((slot, tail)) = std::mem::take(&mut rest)
+                .split_at_mut_checked(skip as usize)
+                .and_then(|(_, from)| from.split_first_mut())
+            else {
+                break;
+            };
+            rest = tail;
+            base = p + 1;
+            if let Some((key, e)) = slot.as_mut() {
+                picked.push((At::Shared(p), *key, e));
+            }
+        }
         let minutes = self
             .minutes
             .iter_mut()
             .enumerate()
             .map(|(i, (key, e))| (At::Minute(i as u32), (KeyKind::Minute, *key), e));
-        (&mut self.tally, shared.chain(minutes))
+        (&mut self.tally, picked.into_iter().chain(minutes))
     }
 
     /// The attribute at `at`.
@@ -508,6 +578,7 @@ impl KeyIndex {
             e.counted = None;
         }
         self.tally = Tally::default();
+        self.all_touched = true;
         for (_, e) in &mut self.minutes {
             e.derived = Derived::default();
         }
@@ -518,6 +589,17 @@ impl KeyIndex {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+}
+
+/// Sets bit `pos` of `bits`, growing it as needed.
+fn touch(bits: &mut Vec<u64>, pos: u32) {
+    let w = pos as usize / 64;
+    if bits.len() <= w {
+        bits.resize(w + 1, 0);
+    }
+    if let Some(word) = bits.get_mut(w) {
+        *word |= 1 << (pos % 64);
     }
 }
 
