@@ -19,7 +19,7 @@
 //! and the ratios (b)/(a), (b)/(a') and (b)/(c), then the process's peak resident memory; last
 //! (d) the engine alone: features computed beforehand and held in memory, only the fold timed
 //! (`MOAT_BENCH_ONLY=engine` runs only this one, e.g. under a profiler; `MOAT_BENCH_ONLY=sequential`
-//! runs only (c)).
+//! runs only (c), and `MOAT_BENCH_ONLY=analyze` only (b), for A/B runs of two builds).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -145,14 +145,18 @@ fn engine_only(traffic: &Path, accounts: Option<&Path>) -> Result<(u64, f64), Bo
     Ok((n, start.elapsed().as_secs_f64()))
 }
 
-/// Times (c) and prints it; returns its seconds.
-fn run_sequential(runs: usize, traffic: &Path, accounts: Option<&Path>) -> Result<f64, BoxError> {
-    let (n, c) = best_of(runs, || sequential(traffic, accounts))?;
+/// Times `f` (the best of `runs`), prints the figure under `label`, returns its seconds.
+fn timed(
+    label: &str,
+    runs: usize,
+    f: impl FnMut() -> Result<(u64, f64), BoxError>,
+) -> Result<f64, BoxError> {
+    let (n, t) = best_of(runs, f)?;
     println!(
-        "(c) analyze, 1 thread {n} exchanges in {c:.2} s: {:.0} exchanges/s",
-        n as f64 / c
+        "{label} {n} exchanges in {t:.2} s: {:.0} exchanges/s",
+        n as f64 / t
     );
-    Ok(c)
+    Ok(t)
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -198,34 +202,32 @@ fn main() -> Result<(), BoxError> {
             }
         };
     println!("input: {}", traffic.display());
-    if std::env::var("MOAT_BENCH_ONLY").as_deref() == Ok("engine") {
-        let (n, d) = best_of(runs, || engine_only(&traffic, accounts.as_deref()))?;
-        println!(
-            "(d) engine fold alone {n} exchanges in {d:.2} s: {:.0} exchanges/s (features precomputed)",
-            n as f64 / d
-        );
-        return Ok(());
+    let accounts = accounts.as_deref();
+    let run_engine = || {
+        timed("(d) engine fold alone", runs, || {
+            engine_only(&traffic, accounts)
+        })
+    };
+    let run_parallel = || {
+        timed("(b) analyze          ", runs, || {
+            parallel(&traffic, accounts)
+        })
+    };
+    let run_sequential = || {
+        timed("(c) analyze, 1 thread", runs, || {
+            sequential(&traffic, accounts)
+        })
+    };
+    match std::env::var("MOAT_BENCH_ONLY").as_deref() {
+        Ok("engine") => return run_engine().map(|_| ()),
+        Ok("analyze") => return run_parallel().map(|_| ()),
+        Ok("sequential") => return run_sequential().map(|_| ()),
+        _ => {}
     }
-    if std::env::var("MOAT_BENCH_ONLY").as_deref() == Ok("sequential") {
-        run_sequential(runs, &traffic, accounts.as_deref())?;
-        return Ok(());
-    }
-    let (n, a) = best_of(runs, || bare(&traffic))?;
-    println!(
-        "(a) bare parse        {n} exchanges in {a:.2} s: {:.0} exchanges/s",
-        n as f64 / a
-    );
-    let (n, v) = best_of(runs, || bare_views(&traffic))?;
-    println!(
-        "(a') bare parse, views {n} exchanges in {v:.2} s: {:.0} exchanges/s",
-        n as f64 / v
-    );
-    let (n, b) = best_of(runs, || parallel(&traffic, accounts.as_deref()))?;
-    println!(
-        "(b) analyze           {n} exchanges in {b:.2} s: {:.0} exchanges/s",
-        n as f64 / b
-    );
-    let c = run_sequential(runs, &traffic, accounts.as_deref())?;
+    let a = timed("(a) bare parse       ", runs, || bare(&traffic))?;
+    let v = timed("(a') bare parse, views", runs, || bare_views(&traffic))?;
+    let b = run_parallel()?;
+    let c = run_sequential()?;
     println!(
         "ratios: (b)/(a) {:.2} and (b)/(a') {:.2} (analysis throughput as a share of bare parsing), (b)/(c) {:.2}",
         a / b,
@@ -235,11 +237,8 @@ fn main() -> Result<(), BoxError> {
     if let Some(rss) = peak_rss_mib() {
         println!("peak resident memory of this process: {rss:.0} MiB");
     }
-    // Last: it holds every exchange's features in memory at once.
-    let (n, d) = best_of(runs, || engine_only(&traffic, accounts.as_deref()))?;
-    println!(
-        "(d) engine fold alone {n} exchanges in {d:.2} s: {:.0} exchanges/s (features precomputed)",
-        n as f64 / d
-    );
+    // Last: it holds every exchange's features in memory at once (the features are
+    // precomputed; only the fold is timed).
+    run_engine()?;
     Ok(())
 }
