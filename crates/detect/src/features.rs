@@ -30,7 +30,7 @@ pub struct Features {
     /// The last user message (or completion prompt).
     pub(crate) user_text: String,
     /// Wrapper fingerprints of `user_text` with the byte range of each segment.
-    pub(crate) segments: Spans,
+    pub(crate) segments: template::Segments,
     /// Fingerprint and text of the system prompt, when it is long enough to be distinctive.
     pub(crate) system: Option<(u64, String)>,
     /// Fingerprint of the client's address block, and the address.
@@ -40,31 +40,6 @@ pub struct Features {
     /// Fingerprint of the client build (user agent and TLS JA4 together), its user agent and
     /// its JA4 (untrimmed; the label is made only if the build turns out to be shared).
     pub(crate) client: Option<(u64, String, String)>,
-}
-
-/// Fingerprints with byte ranges in a text (at most [`template::MAX_SEGMENTS`]), inline.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Spans {
-    items: [(u64, u32, u32); template::MAX_SEGMENTS],
-    len: usize,
-}
-
-impl Spans {
-    /// The spans of `segments`, which are slices of `text`.
-    fn of(text: &str, segments: template::Segments<'_>) -> Spans {
-        let mut spans = Spans::default();
-        for ((h, seg), slot) in segments.into_iter().zip(&mut spans.items) {
-            let start = seg.as_ptr() as usize - text.as_ptr() as usize;
-            *slot = (h, start as u32, (start + seg.len()) as u32);
-            spans.len += 1;
-        }
-        spans
-    }
-
-    /// The spans, in order.
-    pub(crate) fn as_slice(&self) -> &[(u64, u32, u32)] {
-        self.items.get(..self.len).unwrap_or_default()
-    }
 }
 
 /// What features take from an exchange: the strings they keep (taken or copied from it) and
@@ -245,7 +220,7 @@ impl Features {
             harvest_params: HarvestParams::from_params(params),
             language: t.language,
         };
-        let segments = Spans::of(&user_text, template::segments_of(&user_text));
+        let segments = template::segments_of(&user_text);
         let system = system_text
             .filter(|s| s.trim().len() >= MIN_SYSTEM_PROMPT)
             .map(|s| (system_prompt_key(&s), s));

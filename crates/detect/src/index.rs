@@ -189,8 +189,6 @@ pub(crate) struct KeyIndex {
     touched: Vec<u64>,
     /// Positions in `shared` of the attributes that linked candidates at the latest pass.
     linking: Vec<u32>,
-    /// Every position must be looked at again (positions moved, or nothing is known).
-    all_touched: bool,
 }
 
 impl KeyIndex {
@@ -224,7 +222,7 @@ impl KeyIndex {
                     let change = e.add(cfg, account, now, kind.min_uses());
                     let grew = e.total != total;
                     if self.counted(pos, account, change) || grew {
-                        self.touch(pos as u32);
+                        touch(&mut self.touched, pos as u32);
                     }
                 }
                 return;
@@ -271,7 +269,7 @@ impl KeyIndex {
             };
             self.counted(pos, first.account, first_change);
             self.counted(pos, account, change);
-            self.touch(pos as u32);
+            touch(&mut self.touched, pos as u32);
         }
     }
 
@@ -414,7 +412,7 @@ impl KeyIndex {
         self.shared.retain(Option::is_some);
         self.expired = 0;
         // Positions moved: look at every attribute at the next pass.
-        self.all_touched = true;
+        self.touch_all();
         for slot in self.slots.values_mut() {
             if let Slot::Shared(pos) = slot {
                 if let Some(&m) = moved.get(*pos) {
@@ -452,11 +450,6 @@ impl KeyIndex {
     /// changed since the latest pass (those that linked then, and those whose candidate count
     /// or total changed since), sorted; forgets the changes.
     pub fn take_to_check(&mut self) -> Vec<u32> {
-        if self.all_touched {
-            self.all_touched = false;
-            self.touched.clear();
-            return (0..self.shared.len() as u32).collect();
-        }
         for &pos in &self.linking {
             touch(&mut self.touched, pos);
         }
@@ -471,9 +464,12 @@ impl KeyIndex {
         check
     }
 
-    /// Notes that the candidate count or total of `shared[pos]` changed.
-    fn touch(&mut self, pos: u32) {
-        touch(&mut self.touched, pos);
+    /// Marks every position, so that the next pass looks at every shared attribute.
+    fn touch_all(&mut self) {
+        self.linking.clear();
+        self.touched.clear();
+        self.touched
+            .resize(self.shared.len().div_ceil(64), u64::MAX);
     }
 
     /// Records the positions in `shared` of the attributes that link candidates at this pass.
@@ -491,33 +487,23 @@ impl KeyIndex {
         &'s mut Tally,
         impl Iterator<Item = (At, (KeyKind, u64), &'s mut KeyEntry)>,
     ) {
-        let shared = &mut self.shared;
-        let mut picked = Vec::with_capacity(positions.len());
-        // Positions are sorted and distinct: walk the list once, splitting off each entry.
-        let mut rest: &mut [Option<((KeyKind, u64), KeyEntry)>] = shared.as_mut_slice();
-        let mut base = 0u32;
-        for &p in positions {
-            let Some(skip) = p.checked_sub(base) else {
-                continue;
-            };
-            let Some((slot, tail)) = std::mem::take(&mut rest)
-                .split_at_mut_checked(skip as usize)
-                .and_then(|(_, from)| from.split_first_mut())
-            else {
-                break;
-            };
-            rest = tail;
-            base = p + 1;
-            if let Some((key, e)) = slot.as_mut() {
-                picked.push((At::Shared(p), *key, e));
-            }
-        }
+        // Positions are sorted and distinct: one walk along the list picks them out.
+        let mut wanted = positions.iter().copied().peekable();
+        let shared = self
+            .shared
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(i, slot)| {
+                let i = i as u32;
+                wanted.next_if_eq(&i)?;
+                slot.as_mut().map(|(key, e)| (At::Shared(i), *key, e))
+            });
         let minutes = self
             .minutes
             .iter_mut()
             .enumerate()
             .map(|(i, (key, e))| (At::Minute(i as u32), (KeyKind::Minute, *key), e));
-        (&mut self.tally, picked.into_iter().chain(minutes))
+        (&mut self.tally, shared.chain(minutes))
     }
 
     /// The attribute at `at`.
@@ -578,7 +564,7 @@ impl KeyIndex {
             e.counted = None;
         }
         self.tally = Tally::default();
-        self.all_touched = true;
+        self.touch_all();
         for (_, e) in &mut self.minutes {
             e.derived = Derived::default();
         }

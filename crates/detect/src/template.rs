@@ -28,49 +28,42 @@ const SCAN: usize = 4096;
 /// Up to `2 * ENDS` fingerprints of the wrapper-bearing segments of `text`, deduplicated, in
 /// a deterministic order.
 pub fn fingerprints(text: &str) -> Vec<u64> {
-    segments_of(text).into_iter().map(|(h, _)| h).collect()
+    segments_of(text).as_slice().iter().map(|s| s.0).collect()
 }
 
 /// Most segments a prompt has fingerprints for.
 pub const MAX_SEGMENTS: usize = 2 * ENDS;
 
-/// The fingerprinted segments of a prompt (at most [`MAX_SEGMENTS`]), held inline: a
-/// fingerprint and the segment's original text each.
+/// The fingerprinted segments of a prompt (at most [`MAX_SEGMENTS`]), held inline: each
+/// segment's fingerprint and its byte range in the prompt (for evidence a human can read).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Segments<'a> {
-    items: [(u64, &'a str); MAX_SEGMENTS],
+pub struct Segments {
+    items: [(u64, u32, u32); MAX_SEGMENTS],
     len: usize,
 }
 
-impl<'a> Segments<'a> {
-    /// The segments, in order.
-    pub fn as_slice(&self) -> &[(u64, &'a str)] {
+impl Segments {
+    /// The segments in order, as (fingerprint, start, end).
+    pub fn as_slice(&self) -> &[(u64, u32, u32)] {
         self.items.get(..self.len).unwrap_or_default()
     }
 
-    /// Adds `seg` unless a segment with its fingerprint is there already (or it is full).
-    fn push_unique(&mut self, seg: (u64, &'a str)) {
-        if self.as_slice().iter().any(|(h, _)| *h == seg.0) {
+    /// Adds `seg`, a slice of `text`, unless a segment with its fingerprint is there already
+    /// (or it is full).
+    fn push_unique(&mut self, text: &str, (hash, seg): (u64, &str)) {
+        if self.as_slice().iter().any(|s| s.0 == hash) {
             return;
         }
         if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = seg;
+            let start = seg.as_ptr() as usize - text.as_ptr() as usize;
+            *slot = (hash, start as u32, (start + seg.len()) as u32);
             self.len += 1;
         }
     }
 }
 
-impl<'a> IntoIterator for Segments<'a> {
-    type Item = (u64, &'a str);
-    type IntoIter = std::iter::Take<std::array::IntoIter<(u64, &'a str), MAX_SEGMENTS>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.items.into_iter().take(self.len)
-    }
-}
-
-/// Like [`fingerprints`], with each segment's original text (for evidence a human can read).
-pub fn segments_of(text: &str) -> Segments<'_> {
+/// Like [`fingerprints`], with each segment's byte range in `text`.
+pub fn segments_of(text: &str) -> Segments {
     let head = prefix(text, SCAN);
     let tail = suffix(text, SCAN);
     let mut out = Segments::default();
@@ -87,7 +80,7 @@ pub fn segments_of(text: &str) -> Segments<'_> {
             n_judged += 1;
         }
         if let Some(seg) = seg {
-            out.push_unique(seg);
+            out.push_unique(text, seg);
             taken += 1;
             if taken == ENDS {
                 break;
@@ -108,7 +101,7 @@ pub fn segments_of(text: &str) -> Segments<'_> {
         *slot = Some(seg);
     }
     for seg in last.into_iter().rev().flatten() {
-        out.push_unique(seg);
+        out.push_unique(text, seg);
     }
     out
 }
