@@ -174,15 +174,18 @@ fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<
         }
         if kind == KeyKind::Minute || entry.derived.cands.is_none() {
             let min_uses = kind.min_uses();
-            let cands: Vec<u32> = entry
-                .members
-                .iter()
-                .zip(&entry.uses)
-                .filter(|&(&a, &u)| {
-                    u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
-                })
-                .map(|(&a, _)| a)
-                .collect();
+            // The index keeps the count current, so the list is allocated once.
+            let mut cands = Vec::with_capacity(entry.candidates as usize);
+            cands.extend(
+                entry
+                    .members
+                    .iter()
+                    .zip(&entry.uses)
+                    .filter(|&(&a, &u)| {
+                        u >= min_uses && candidate.get(a as usize).copied().unwrap_or(false)
+                    })
+                    .map(|(&a, _)| a),
+            );
             entry.derived = Derived {
                 cands: Some(cands),
                 roots: None,
@@ -385,7 +388,7 @@ fn roots_of(uf: &mut UnionFind) -> Vec<u32> {
 /// account, all `u32::MAX`) marks roots already taken and is restored before returning: a link
 /// has far fewer clusters than candidates, so only the clusters are sorted.
 fn distinct_roots(root: &[u32], accounts: &[u32], seen: &mut [u32]) -> Vec<u32> {
-    let mut roots = Vec::new();
+    let mut roots = Vec::with_capacity(accounts.len().min(FULL_PAIRS));
     for &a in accounts {
         let r = root.get(a as usize).copied().unwrap_or(a);
         if let Some(s) = seen.get_mut(r as usize) {

@@ -128,8 +128,8 @@ impl Engine {
             }
             Some(_) => {}
         }
-        let idx = self.account_index(&f.account_id, ts);
-        let release = self.release_of(f.model.as_deref(), ts);
+        let idx = self.account_index(f.account_id(), ts);
+        let release = self.release_of(f.model(), ts);
         if let Some(state) = self.accounts.get_mut(idx as usize) {
             state.observe(f.ts, &f.signals, f.single_turn);
             state.observe_release(ts, release, &self.cfg);
@@ -144,11 +144,11 @@ impl Engine {
                 ts,
             );
         }
-        if let Some((key, text)) = &f.system {
+        if let Some((key, text)) = f.system() {
             self.index.add(
                 &self.cfg,
                 KeyKind::SystemPrompt,
-                *key,
+                key,
                 || excerpt(text),
                 idx,
                 ts,
@@ -163,10 +163,10 @@ impl Engine {
             idx,
             ts,
         );
-        if let Some((key, ua, ja4)) = &f.client {
+        if let Some((key, ua, ja4)) = f.client() {
             let label = || format!("{} / {}", ua.trim(), ja4.trim());
             self.index
-                .add(&self.cfg, KeyKind::Client, *key, label, idx, ts);
+                .add(&self.cfg, KeyKind::Client, key, label, idx, ts);
         }
         if let Some((key, ip)) = f.block {
             self.index
@@ -497,7 +497,8 @@ fn round3(x: f32) -> f64 {
 /// than 120; only the words needed are looked at.
 fn excerpt(text: &str) -> String {
     const MAX: usize = 120;
-    let mut out = String::new();
+    // Room for MAX characters of up to four bytes each: one allocation.
+    let mut out = String::with_capacity(text.len().min(4 * MAX + 4));
     let mut chars = 0;
     for word in text.split_whitespace() {
         if chars > 0 {

@@ -7,6 +7,7 @@
 //! [`crate::Engine::observe`] on the exchanges. Not where anything is decided: a feature is a
 //! description of one request.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use moat_types::{Content, Exchange, ExchangeView, Params, Timestamp};
@@ -22,34 +23,53 @@ const MIN_SYSTEM_PROMPT: usize = 24;
 #[derive(Debug, Clone)]
 pub struct Features {
     pub(crate) ts: Timestamp,
-    pub(crate) account_id: String,
-    pub(crate) model: Option<String>,
     pub(crate) signals: RequestSignals,
     /// One user turn and no assistant turn: a fresh, context-free question.
     pub(crate) single_turn: bool,
-    /// The last user message (or completion prompt).
-    pub(crate) user_text: String,
-    /// Wrapper fingerprints of `user_text` with the byte range of each segment.
+    /// Wrapper fingerprints of the user text with the byte range of each segment in it.
     pub(crate) segments: template::Segments,
-    /// Fingerprint and text of the system prompt, when it is long enough to be distinctive.
-    pub(crate) system: Option<(u64, String)>,
     /// Fingerprint of the client's address block, and the address.
     pub(crate) block: Option<(u64, IpAddr)>,
     /// The client's autonomous system, as the provider's enrichment knows it.
     pub(crate) asn: Option<u32>,
-    /// Fingerprint of the client build (user agent and TLS JA4 together), its user agent and
-    /// its JA4 (untrimmed; the label is made only if the build turns out to be shared).
-    pub(crate) client: Option<(u64, String, String)>,
+    /// Fingerprint of the system prompt, when it is long enough to be distinctive.
+    system_key: Option<u64>,
+    /// Fingerprint of the client build (user agent and TLS JA4 together), when it has one.
+    client_key: Option<u64>,
+    /// Whether the request named a model.
+    has_model: bool,
+    /// The strings the engine keeps or may label evidence with, one after another in one
+    /// allocation (features are made on one thread and freed on another, once per exchange):
+    /// the [`Part`]s in order, `ends[p]` the end of part `p`. The system prompt is there only
+    /// with `system_key`, the client's strings (untrimmed; a label is made only if the build
+    /// turns out to be shared) only with `client_key`.
+    text: Box<str>,
+    ends: [u32; PARTS],
 }
 
-/// What features take from an exchange: the strings they keep (taken or copied from it) and
-/// the facts they read.
+/// The strings of [`Features::text`], in order.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    AccountId,
+    Model,
+    UserText,
+    System,
+    UserAgent,
+    Ja4,
+}
+
+const PARTS: usize = 6;
+
+/// What features take from an exchange: the strings they keep (borrowed from it, or made
+/// from content parts) and the facts they read.
 struct Texts<'x> {
-    account_id: String,
-    model: Option<String>,
-    user_text: String,
-    system_text: Option<String>,
-    client: Option<(String, String)>,
+    account_id: &'x str,
+    model: Option<&'x str>,
+    /// The last user message (or completion prompt).
+    user_text: Cow<'x, str>,
+    system_text: Option<Cow<'x, str>>,
+    /// User agent and JA4.
+    client: Option<(&'x str, &'x str)>,
     ts: Timestamp,
     params: Option<&'x Params>,
     /// One user turn at most and no assistant turn.
@@ -76,12 +96,17 @@ fn is_system(role: &str) -> bool {
     role == "system" || role == "developer"
 }
 
-/// The text of `content`, taking a plain string out rather than copying it.
-fn take_text(content: &mut Option<Content>) -> String {
+/// A view's optional string, empty when absent.
+fn view_text<'v>(t: &'v Option<moat_types::Text<'_>>) -> &'v str {
+    t.as_ref().map_or("", |t| t.as_str())
+}
+
+/// The text of `content`, borrowed when it is one string (nearly always).
+fn content_text(content: &Option<Content>) -> Cow<'_, str> {
     match content {
-        Some(Content::Text(t)) => std::mem::take(t),
-        Some(c) => c.to_text(),
-        None => String::new(),
+        Some(Content::Text(t)) => Cow::Borrowed(t),
+        Some(c) => Cow::Owned(c.to_text()),
+        None => Cow::Borrowed(""),
     }
 }
 
@@ -93,29 +118,30 @@ impl Features {
 
     /// Features of `x`, scoring its texts with `signals`.
     pub fn with(signals: &Signals, x: &Exchange) -> Self {
-        let system_text = x
-            .request
-            .messages
-            .iter()
-            .find(|m| is_system(&m.role))
-            .map(|m| m.text_content());
-        let client = x.client.as_ref().map(|c| {
-            (
-                c.user_agent.clone().unwrap_or_default(),
-                c.tls_ja4.clone().unwrap_or_default(),
-            )
-        });
+        let messages = &x.request.messages;
+        let user_text = match messages.iter().rev().find(|m| m.role == "user") {
+            Some(m) => content_text(&m.content),
+            None => Cow::Borrowed(x.request.prompt.as_deref().unwrap_or_default()),
+        };
         Features::build(
             signals,
             Texts {
-                account_id: x.account_id.clone(),
-                model: x.request.model.clone(),
-                user_text: x.last_user_text(),
-                system_text,
-                client,
+                account_id: &x.account_id,
+                model: x.request.model.as_deref(),
+                user_text,
+                system_text: messages
+                    .iter()
+                    .find(|m| is_system(&m.role))
+                    .map(|m| content_text(&m.content)),
+                client: x.client.as_ref().map(|c| {
+                    (
+                        c.user_agent.as_deref().unwrap_or_default(),
+                        c.tls_ja4.as_deref().unwrap_or_default(),
+                    )
+                }),
                 ts: x.ts,
                 params: x.request.params.as_ref(),
-                single_turn: single_turn(x.request.messages.iter().map(|m| m.role.as_str())),
+                single_turn: single_turn(messages.iter().map(|m| m.role.as_str())),
                 ip: x.client.as_ref().and_then(|c| c.ip.as_deref()),
                 asn: x.client.as_ref().and_then(|c| c.asn),
             },
@@ -126,26 +152,20 @@ impl Features {
     /// strings features keep.
     pub fn from_view(signals: &Signals, x: &ExchangeView<'_>) -> Self {
         let messages = &x.request.messages;
-        let system_text = messages
-            .iter()
-            .find(|m| is_system(&m.role))
-            .map(|m| m.text_content().into_owned());
-        let client = x.client.as_ref().map(|c| {
-            let text = |t: &Option<moat_types::Text<'_>>| {
-                t.as_ref()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default()
-            };
-            (text(&c.user_agent), text(&c.tls_ja4))
-        });
         Features::build(
             signals,
             Texts {
-                account_id: x.account_id.as_str().to_owned(),
-                model: x.request.model.as_ref().map(|m| m.as_str().to_owned()),
-                user_text: x.last_user_text().into_owned(),
-                system_text,
-                client,
+                account_id: x.account_id.as_str(),
+                model: x.request.model.as_ref().map(|m| m.as_str()),
+                user_text: x.last_user_text(),
+                system_text: messages
+                    .iter()
+                    .find(|m| is_system(&m.role))
+                    .map(|m| m.text_content()),
+                client: x
+                    .client
+                    .as_ref()
+                    .map(|c| (view_text(&c.user_agent), view_text(&c.tls_ja4))),
                 ts: x.ts,
                 params: x.request.params.as_ref(),
                 single_turn: single_turn(messages.iter().map(|m| m.role.as_str())),
@@ -162,39 +182,10 @@ impl Features {
         ExchangeView::parse(line).map(|x| Features::from_view(signals, &x))
     }
 
-    /// Like [`Features::with`], but takes the exchange and moves its strings (account id,
-    /// model, prompt texts, client attributes) into the features instead of copying them.
-    pub fn from_owned(signals: &Signals, mut x: Exchange) -> Self {
-        let messages = &mut x.request.messages;
-        let user_text = match messages.iter_mut().rev().find(|m| m.role == "user") {
-            Some(m) => take_text(&mut m.content),
-            None => x.request.prompt.take().unwrap_or_default(),
-        };
-        let system_text = x
-            .request
-            .messages
-            .iter_mut()
-            .find(|m| is_system(&m.role))
-            .map(|m| take_text(&mut m.content));
-        let client = x.client.as_mut().map(|c| {
-            (
-                c.user_agent.take().unwrap_or_default(),
-                c.tls_ja4.take().unwrap_or_default(),
-            )
-        });
-        let texts = Texts {
-            account_id: std::mem::take(&mut x.account_id),
-            model: x.request.model.take(),
-            user_text,
-            system_text,
-            client,
-            ts: x.ts,
-            params: x.request.params.as_ref(),
-            single_turn: single_turn(x.request.messages.iter().map(|m| m.role.as_str())),
-            ip: x.client.as_ref().and_then(|c| c.ip.as_deref()),
-            asn: x.client.as_ref().and_then(|c| c.asn),
-        };
-        Features::build(signals, texts)
+    /// [`Features::with`], taking the exchange (the reader's fallback for lines the view
+    /// declines hands records over).
+    pub fn from_owned(signals: &Signals, x: Exchange) -> Self {
+        Features::with(signals, &x)
     }
 
     /// The features of an exchange from what `texts` took from it.
@@ -238,19 +229,67 @@ impl Features {
             h.bytes(j.as_bytes());
             Some((h.finish(), ua, ja4))
         });
+        let system_str = system.as_ref().map_or("", |(_, s)| s);
+        let (ua, ja4) = client.map_or(("", ""), |(_, ua, ja4)| (ua, ja4));
+        let parts = [
+            account_id,
+            model.unwrap_or_default(),
+            &user_text,
+            system_str,
+            ua,
+            ja4,
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; PARTS];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            // Lines are far shorter than 4 GiB (the reader caps them).
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
         Features {
             ts,
-            asn,
-            client,
-            account_id,
-            model,
             signals: request_signals,
             single_turn,
-            user_text,
             segments,
-            system,
             block,
+            asn,
+            system_key: system.as_ref().map(|(key, _)| *key),
+            client_key: client.map(|(key, _, _)| key),
+            has_model: model.is_some(),
+            text: text.into_boxed_str(),
+            ends,
         }
+    }
+
+    /// One of the strings kept in `text`.
+    fn part(&self, part: Part) -> &str {
+        let p = part as usize;
+        let start = p.checked_sub(1).and_then(|q| self.ends.get(q)).copied();
+        let end = self.ends.get(p).copied().unwrap_or(0);
+        self.text
+            .get(start.unwrap_or(0) as usize..end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The account that sent the request.
+    pub(crate) fn account_id(&self) -> &str {
+        self.part(Part::AccountId)
+    }
+
+    /// The model requested, if any.
+    pub(crate) fn model(&self) -> Option<&str> {
+        self.has_model.then(|| self.part(Part::Model))
+    }
+
+    /// Fingerprint and text of the system prompt, when it is long enough to be distinctive.
+    pub(crate) fn system(&self) -> Option<(u64, &str)> {
+        self.system_key.map(|key| (key, self.part(Part::System)))
+    }
+
+    /// Fingerprint of the client build, its user agent and its JA4 (untrimmed).
+    pub(crate) fn client(&self) -> Option<(u64, &str, &str)> {
+        self.client_key
+            .map(|key| (key, self.part(Part::UserAgent), self.part(Part::Ja4)))
     }
 
     /// When the request arrived.
@@ -265,7 +304,7 @@ impl Features {
 
     /// The text of a segment recorded in `segments`.
     pub(crate) fn segment_text(&self, start: u32, end: u32) -> &str {
-        self.user_text
+        self.part(Part::UserText)
             .get(start as usize..end as usize)
             .unwrap_or_default()
     }

@@ -81,6 +81,8 @@ pub(crate) struct KeyEntry {
     pub members: Vec<u32>,
     /// Uses by each member (parallel to `members`, saturating): a wrapper is reused by the
     /// account it belongs to, while a question shared through a public dataset is sent once.
+    /// Exact up to 2; beyond, a member's repeats may go uncounted (see [`Recent`]), as
+    /// nothing asks for more than two.
     pub uses: Vec<u16>,
     /// Members that used the attribute at least twice (lets discovery skip, in O(1), the
     /// many shared questions that nobody reuses).
@@ -189,6 +191,49 @@ pub(crate) struct KeyIndex {
     touched: Vec<u64>,
     /// Positions in `shared` of the attributes that linked candidates at the latest pass.
     linking: Vec<u32>,
+    /// For each account, where its latest use of each [`Recent`] kind landed.
+    recent: Vec<[Recent; RECENT_KINDS]>,
+    /// Tests compare an index that never takes the [`Recent`] shortcut.
+    #[cfg(test)]
+    no_recent: bool,
+}
+
+/// Kinds whose value an account repeats request after request (its system prompt, client
+/// build, address block and network), for which each account remembers where its latest use
+/// landed; see [`Recent`].
+const RECENT_KINDS: usize = 4;
+
+/// The place of `kind` in an account's [`Recent`] list, if it has one.
+fn recent_slot(kind: KeyKind) -> Option<usize> {
+    match kind {
+        KeyKind::SystemPrompt => Some(0),
+        KeyKind::Client => Some(1),
+        KeyKind::Network => Some(2),
+        KeyKind::Asn => Some(3),
+        _ => None,
+    }
+}
+
+/// A shared attribute on which one more use by an account can change nothing but the
+/// attribute's last use: the account has used it at least twice (no kind asks for more), or
+/// the attribute is full and counted the account already. Repeating it then costs a compare
+/// instead of a map lookup and a binary search over up to `max_members_per_key` members,
+/// which were most of the engine's time per request.
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    key: u64,
+    /// The attribute's position in `shared`, `u32::MAX` for none. A position is checked
+    /// against the key before use: a compaction or an expiry may have moved what it points to.
+    pos: u32,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            key: 0,
+            pos: u32::MAX,
+        }
+    }
 }
 
 impl KeyIndex {
@@ -203,6 +248,24 @@ impl KeyIndex {
         now: i64,
     ) {
         let k = (kind, key);
+        let memo = recent_slot(kind);
+        #[cfg(test)]
+        let memo = memo.filter(|_| !self.no_recent);
+        if let Some(r) = memo {
+            let recent = self
+                .recent
+                .get(account as usize)
+                .and_then(|list| list.get(r))
+                .filter(|recent| recent.key == key);
+            if let Some(&Recent { pos, .. }) = recent {
+                if let Some(Some((at, e))) = self.shared.get_mut(pos as usize) {
+                    if *at == k {
+                        e.last_seen = e.last_seen.max(now);
+                        return;
+                    }
+                }
+            }
+        }
         let slot = match self.slots.entry(k) {
             Entry::Vacant(v) => {
                 v.insert(Slot::Single(Single {
@@ -223,6 +286,9 @@ impl KeyIndex {
                     let grew = e.total != total;
                     if self.counted(pos, account, change) || grew {
                         touch(&mut self.touched, pos as u32);
+                    }
+                    if let Some(r) = memo {
+                        self.remember(account, r, key, change.settled.then_some(pos as u32));
                     }
                 }
                 return;
@@ -266,10 +332,27 @@ impl KeyIndex {
             let first_change = Change {
                 joined: true,
                 qualified: first.uses >= kind.min_uses(),
+                settled: false,
             };
             self.counted(pos, first.account, first_change);
             self.counted(pos, account, change);
             touch(&mut self.touched, pos as u32);
+        }
+    }
+
+    /// Records where `account`'s latest use of the `r`th [`Recent`] kind, `key`, landed:
+    /// `pos` if the attribute is shared and settled for the account, else nowhere.
+    fn remember(&mut self, account: u32, r: usize, key: u64, pos: Option<u32>) {
+        let account = account as usize;
+        if self.recent.len() <= account {
+            self.recent
+                .resize(account + 1, [Recent::default(); RECENT_KINDS]);
+        }
+        if let Some(recent) = self.recent.get_mut(account).and_then(|l| l.get_mut(r)) {
+            *recent = Recent {
+                key,
+                pos: pos.unwrap_or(u32::MAX),
+            };
         }
     }
 
@@ -596,6 +679,10 @@ struct Change {
     joined: bool,
     /// The member's uses reached the kind's minimum.
     qualified: bool,
+    /// Another use by the account can change nothing but `last_seen`: it is a member that
+    /// has used the attribute at least twice (no kind's minimum is higher, and `reused` counts
+    /// the second use), or the attribute is full and will not count it again.
+    settled: bool,
 }
 
 impl KeyEntry {
@@ -615,6 +702,7 @@ impl KeyEntry {
                     return Change {
                         joined: false,
                         qualified,
+                        settled: *u >= 2,
                     };
                 }
             }
@@ -631,14 +719,22 @@ impl KeyEntry {
                     return Change {
                         joined: true,
                         qualified,
+                        settled: false,
                     };
-                } else if account > self.newest {
+                }
+                if account > self.newest {
                     // Beyond the cap only accounts newer than every one counted so far are
                     // counted: they cannot have been counted already (indices grow with first
                     // sight), so the count stays exact for them and approximate for the rest.
                     self.total = self.total.saturating_add(1);
                     self.newest = account;
                 }
+                // Members are never removed, so the attribute stays full; the account is not
+                // newer than `newest` any more.
+                return Change {
+                    settled: true,
+                    ..Change::default()
+                };
             }
         }
         Change::default()
@@ -687,6 +783,85 @@ mod tests {
         assert_eq!(idx.shared().next().map(|(_, _, e)| e.total), Some(3));
     }
 
+    /// Lives short enough that attributes expire and the shared list is compacted often.
+    fn short_lives() -> Config {
+        Config {
+            singleton_ttl_ms: 400,
+            shared_ttl_ms: 150,
+            synchrony_window_ms: 300,
+            ..Config::default()
+        }
+    }
+
+    /// A deterministic stream of numbers below its argument.
+    fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        }
+    }
+
+    #[test]
+    fn repeats_remembered_per_account_change_nothing() {
+        // Short lives and a small cap, so that attributes expire, the shared list is compacted
+        // (moving what remembered positions point to) and attributes fill up.
+        let cfg = Config {
+            max_members_per_key: 4,
+            ..short_lives()
+        };
+        let mut fast = KeyIndex::default();
+        let mut plain = KeyIndex {
+            no_recent: true,
+            ..KeyIndex::default()
+        };
+        let mut candidate = vec![false; 10];
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        // What the rest of discovery reads of an attribute: uses only as far as 2 (no kind
+        // asks for more).
+        let view = |idx: &KeyIndex| {
+            idx.shared()
+                .map(|(kind, key, e)| {
+                    let uses: Vec<u16> = e.uses.iter().map(|&u| u.min(2)).collect();
+                    let counts = (e.reused, e.total, e.candidates, e.last_seen);
+                    (kind, key, e.members.clone(), uses, counts)
+                })
+                .collect::<Vec<_>>()
+        };
+        for step in 0..20_000i64 {
+            // Mostly the remembered kinds, each account repeating a value for a while.
+            let kind = [
+                KeyKind::Template,
+                KeyKind::Minute,
+                KeyKind::SystemPrompt,
+                KeyKind::Network,
+                KeyKind::Client,
+                KeyKind::Asn,
+                KeyKind::Client,
+                KeyKind::Network,
+            ][next(8) as usize];
+            let account = next(10) as u32;
+            let key = (u64::from(account) + step as u64 / 50 + next(2)) % 7;
+            for idx in [&mut fast, &mut plain] {
+                idx.add(&cfg, kind, key, String::new, account, step);
+                if step % 29 == 0 {
+                    idx.purge(&cfg, step);
+                }
+            }
+            if step % 83 == 0 {
+                for c in candidate.iter_mut() {
+                    *c = next(3) == 0;
+                }
+                fast.set_candidates(&candidate);
+                plain.set_candidates(&candidate);
+                assert_eq!(fast.take_to_check(), plain.take_to_check(), "step {step}");
+                assert_eq!(view(&fast), view(&plain), "step {step}");
+            }
+        }
+        assert!(fast.recent.iter().flatten().any(|r| r.pos != u32::MAX));
+    }
+
     fn recount(kind: KeyKind, e: &KeyEntry, candidate: &[bool]) -> u32 {
         e.members
             .iter()
@@ -700,20 +875,11 @@ mod tests {
         // Short lives, so that attributes expire and the shared list is compacted often.
         let cfg = Config {
             max_members_per_key: 6,
-            singleton_ttl_ms: 400,
-            shared_ttl_ms: 150,
-            synchrony_window_ms: 300,
-            ..Config::default()
+            ..short_lives()
         };
         let mut idx = KeyIndex::default();
         let mut candidate = vec![false; 12];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for step in 0..5_000i64 {
             let kind = KeyKind::ALL[next(KeyKind::ALL.len() as u64) as usize];
             // Few keys and accounts, so that keys become shared, hit the member cap and
