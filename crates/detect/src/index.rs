@@ -191,39 +191,48 @@ pub(crate) struct KeyIndex {
     touched: Vec<u64>,
     /// Positions in `shared` of the attributes that linked candidates at the latest pass.
     linking: Vec<u32>,
-    /// For each account, where its latest use of each [`Recent`] kind landed.
-    recent: Vec<[Recent; RECENT_KINDS]>,
-    /// Tests compare an index that never takes the [`Recent`] shortcut.
+    /// For each account, where its latest uses of the kinds it tends to repeat landed.
+    recent: Vec<[Recent; RECENT_PLACES]>,
+    /// The latest minute used, with its sequence number once shared: every request of a
+    /// minute uses it, so they find it without a map lookup.
+    minute: Option<(u64, u64)>,
+    /// Tests compare an index that never takes the [`Recent`] or minute shortcuts.
     #[cfg(test)]
     no_recent: bool,
 }
 
-/// Kinds whose value an account repeats request after request (its system prompt, client
-/// build, address block and network), for which each account remembers where its latest use
-/// landed; see [`Recent`].
-const RECENT_KINDS: usize = 4;
+/// Places in an account's [`Recent`] list, over all kinds.
+const RECENT_PLACES: usize = 10;
 
-/// The place of `kind` in an account's [`Recent`] list, if it has one.
-fn recent_slot(kind: KeyKind) -> Option<usize> {
-    match kind {
-        KeyKind::SystemPrompt => Some(0),
-        KeyKind::Client => Some(1),
-        KeyKind::Network => Some(2),
-        KeyKind::Asn => Some(3),
-        _ => None,
-    }
+/// The place in an account's [`Recent`] list for a use of `(kind, key)`, if the kind has
+/// any: kinds whose value an account repeats request after request (its system prompt and
+/// client build one place each; address blocks and autonomous systems two, as a phone
+/// alternates between networks; prompt wrappers four, as a request holds several segments).
+/// Within a kind the key picks the place.
+fn recent_place(kind: KeyKind, key: u64) -> Option<usize> {
+    let (first, places) = match kind {
+        KeyKind::SystemPrompt => (0, 1),
+        KeyKind::Client => (1, 1),
+        KeyKind::Network => (2, 2),
+        KeyKind::Asn => (4, 2),
+        KeyKind::Template => (6, 4),
+        _ => return None,
+    };
+    // Keys are hashes; their top bits are the best mixed.
+    Some(first + (key >> 62) as usize % places)
 }
 
 /// A shared attribute on which one more use by an account can change nothing but the
 /// attribute's last use: the account has used it at least twice (no kind asks for more), or
 /// the attribute is full and counted the account already. Repeating it then costs a compare
 /// instead of a map lookup and a binary search over up to `max_members_per_key` members,
-/// which were most of the engine's time per request.
+/// whose cache misses were most of the engine's time per request.
 #[derive(Debug, Clone, Copy)]
 struct Recent {
-    key: u64,
-    /// The attribute's position in `shared`, `u32::MAX` for none. A position is checked
-    /// against the key before use: a compaction or an expiry may have moved what it points to.
+    /// The low half of the key: a position is checked against the whole key before use
+    /// anyway, as a compaction or an expiry may have moved what it points to.
+    key: u32,
+    /// The attribute's position in `shared`, `u32::MAX` for none.
     pos: u32,
 }
 
@@ -248,19 +257,32 @@ impl KeyIndex {
         now: i64,
     ) {
         let k = (kind, key);
-        let memo = recent_slot(kind);
+        #[cfg(not(test))]
+        let shortcuts = true;
         #[cfg(test)]
-        let memo = memo.filter(|_| !self.no_recent);
+        let shortcuts = !self.no_recent;
+        let memo = recent_place(kind, key).filter(|_| shortcuts);
         if let Some(r) = memo {
             let recent = self
                 .recent
                 .get(account as usize)
                 .and_then(|list| list.get(r))
-                .filter(|recent| recent.key == key);
+                .filter(|recent| recent.key == key as u32);
             if let Some(&Recent { pos, .. }) = recent {
                 if let Some(Some((at, e))) = self.shared.get_mut(pos as usize) {
                     if *at == k {
                         e.last_seen = e.last_seen.max(now);
+                        return;
+                    }
+                }
+            }
+        }
+        if kind == KeyKind::Minute && shortcuts {
+            if let Some((_, seq)) = self.minute.filter(|&(m, _)| m == key) {
+                let at = seq.wrapping_sub(self.first_minute) as usize;
+                if let Some((m, e)) = self.minutes.get_mut(at) {
+                    if *m == key {
+                        e.add(cfg, account, now, kind.min_uses());
                         return;
                     }
                 }
@@ -294,10 +316,12 @@ impl KeyIndex {
                 return;
             }
             Slot::Minute(seq) => {
+                let seq = *seq;
                 let at = seq.wrapping_sub(self.first_minute) as usize;
                 if let Some((_, e)) = self.minutes.get_mut(at) {
                     e.add(cfg, account, now, kind.min_uses());
                 }
+                self.minute = Some((key, seq));
                 return;
             }
             Slot::Single(one) if one.account == account => {
@@ -323,8 +347,10 @@ impl KeyIndex {
         };
         let change = entry.add(cfg, account, now, kind.min_uses());
         if kind == KeyKind::Minute {
-            *slot = Slot::Minute(self.first_minute + self.minutes.len() as u64);
+            let seq = self.first_minute + self.minutes.len() as u64;
+            *slot = Slot::Minute(seq);
             self.minutes.push_back((key, entry));
+            self.minute = Some((key, seq));
         } else {
             let pos = self.shared.len();
             *slot = Slot::Shared(pos);
@@ -340,17 +366,17 @@ impl KeyIndex {
         }
     }
 
-    /// Records where `account`'s latest use of the `r`th [`Recent`] kind, `key`, landed:
+    /// Records where `account`'s latest use of `key` (at place `r` of its [`Recent`] list) landed:
     /// `pos` if the attribute is shared and settled for the account, else nowhere.
     fn remember(&mut self, account: u32, r: usize, key: u64, pos: Option<u32>) {
         let account = account as usize;
         if self.recent.len() <= account {
             self.recent
-                .resize(account + 1, [Recent::default(); RECENT_KINDS]);
+                .resize(account + 1, [Recent::default(); RECENT_PLACES]);
         }
         if let Some(recent) = self.recent.get_mut(account).and_then(|l| l.get_mut(r)) {
             *recent = Recent {
-                key,
+                key: key as u32,
                 pos: pos.unwrap_or(u32::MAX),
             };
         }
