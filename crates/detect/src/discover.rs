@@ -244,6 +244,60 @@ pub(crate) struct Tally {
     touching: Vec<u32>,
     /// Scratch for the pairing order of large links.
     spread: Vec<u32>,
+    /// Scratch for [`Tally::replace`]: where each old cluster sits among the new, and each
+    /// new one among the old (`u32::MAX`: absent).
+    at_new: Vec<u32>,
+    at_old: Vec<u32>,
+}
+
+/// Adds `weight` to the tie of clusters `a` and `b`, or takes it back.
+fn tie(pairs: &mut HashMap<(u32, u32), u32>, a: u32, b: u32, weight: u32, add: bool) {
+    let pair = if a < b { (a, b) } else { (b, a) };
+    if add {
+        *pairs.entry(pair).or_default() += weight;
+    } else if let std::collections::hash_map::Entry::Occupied(mut o) = pairs.entry(pair) {
+        if *o.get() <= weight {
+            o.remove();
+        } else {
+            *o.get_mut() -= weight;
+        }
+    }
+}
+
+/// Adds (`add`) or takes back the ties of the cyclic spread order `list` that another order,
+/// of `other` clusters, does not have: `at_other[i]` is where `list[i]` sits in it
+/// (`u32::MAX`: absent). See [`Tally::replace`].
+fn spread_ties_apart(
+    pairs: &mut HashMap<(u32, u32), u32>,
+    list: &[u32],
+    at_other: &[u32],
+    other: usize,
+    weight: u32,
+    add: bool,
+) {
+    let m = list.len();
+    for (i, &a) in list.iter().enumerate() {
+        for d in 1..=SPREAD_PARTNERS {
+            let k = (i + d) % m;
+            let kept = match (at_other.get(i), at_other.get(k)) {
+                (Some(&p), Some(&q)) if p != u32::MAX && q != u32::MAX => follows(p, q, other),
+                _ => false,
+            };
+            if !kept {
+                if let Some(&b) = list.get(k) {
+                    tie(pairs, a, b, weight, add);
+                }
+            }
+        }
+    }
+}
+
+/// Whether position `to` follows position `from` by one to [`SPREAD_PARTNERS`] places in a
+/// cyclic order of `m` clusters.
+fn follows(from: u32, to: u32, m: usize) -> bool {
+    let m = m as u64;
+    let d = (u64::from(to) + m - u64::from(from) % m) % m;
+    (1..=SPREAD_PARTNERS as u64).contains(&d)
 }
 
 impl Tally {
@@ -259,6 +313,7 @@ impl Tally {
             pairs,
             touching,
             spread,
+            ..
         } = self;
         for &r in roots {
             if touching.len() <= r as usize {
@@ -272,18 +327,7 @@ impl Tally {
                 };
             }
         }
-        let mut tie = |a: u32, b: u32| {
-            let pair = if a < b { (a, b) } else { (b, a) };
-            if add {
-                *pairs.entry(pair).or_default() += weight;
-            } else if let std::collections::hash_map::Entry::Occupied(mut o) = pairs.entry(pair) {
-                if *o.get() <= weight {
-                    o.remove();
-                } else {
-                    *o.get_mut() -= weight;
-                }
-            }
-        };
+        let mut tie = |a: u32, b: u32| tie(pairs, a, b, weight, add);
         let m = roots.len();
         if m < 2 {
             return;
@@ -304,6 +348,105 @@ impl Tally {
                 }
             }
         }
+    }
+
+    /// Takes back the ties of one link counted with clusters `old` and adds those with
+    /// clusters `new` (each as [`Tally::apply`] takes them), touching only the ties that
+    /// differ: a changed link has mostly gained or lost a cluster or two, and every tie the
+    /// two share would be taken back and added again. Both orders are already those the ties
+    /// follow (by root up to [`FULL_PAIRS`] clusters, the spread order beyond), so matching
+    /// them is one walk. A link that crosses [`FULL_PAIRS`] is replaced whole.
+    pub(crate) fn replace(&mut self, kind: KeyKind, value: u64, old: &[u32], new: &[u32]) {
+        if Class::of(kind) == Class::Identity {
+            return;
+        }
+        let full = old.len() <= FULL_PAIRS && new.len() <= FULL_PAIRS;
+        let spread = old.len() > FULL_PAIRS && new.len() > FULL_PAIRS;
+        if !full && !spread {
+            self.apply(kind, value, old, false);
+            self.apply(kind, value, new, true);
+            return;
+        }
+        let weight = pair_weight(kind);
+        let Tally {
+            pairs,
+            touching,
+            at_new,
+            at_old,
+            ..
+        } = self;
+        // The order both lists are in; keys are distinct (`mix` is a bijection).
+        let key = |r: u32| {
+            if spread {
+                crate::hash::mix(value ^ u64::from(r))
+            } else {
+                u64::from(r)
+            }
+        };
+        at_new.clear();
+        at_new.resize(old.len(), u32::MAX);
+        at_old.clear();
+        at_old.resize(new.len(), u32::MAX);
+        let (mut i, mut j) = (0, 0);
+        while let (Some(&a), Some(&b)) = (old.get(i), new.get(j)) {
+            let (ka, kb) = (key(a), key(b));
+            if ka == kb {
+                if let (Some(n), Some(o)) = (at_new.get_mut(i), at_old.get_mut(j)) {
+                    *n = j as u32;
+                    *o = i as u32;
+                }
+            }
+            if ka <= kb {
+                i += 1;
+            }
+            if kb <= ka {
+                j += 1;
+            }
+        }
+        let gone = |i: usize| at_new.get(i).is_none_or(|&p| p == u32::MAX);
+        let fresh = |j: usize| at_old.get(j).is_none_or(|&p| p == u32::MAX);
+        for (i, &r) in old.iter().enumerate() {
+            if gone(i) {
+                if let Some(t) = touching.get_mut(r as usize) {
+                    *t = t.saturating_sub(weight);
+                }
+            }
+        }
+        for (j, &r) in new.iter().enumerate() {
+            if fresh(j) {
+                if touching.len() <= r as usize {
+                    touching.resize(r as usize + 1, 0);
+                }
+                if let Some(t) = touching.get_mut(r as usize) {
+                    *t += weight;
+                }
+            }
+        }
+        if full {
+            // Every pair of clusters is tied: the pairs with a cluster that left go, the
+            // pairs with one that came are added.
+            for (i, &a) in old.iter().enumerate() {
+                for (k, &b) in old.iter().enumerate().skip(i + 1) {
+                    if gone(i) || gone(k) {
+                        tie(pairs, a, b, weight, false);
+                    }
+                }
+            }
+            for (j, &a) in new.iter().enumerate() {
+                for (k, &b) in new.iter().enumerate().skip(j + 1) {
+                    if fresh(j) || fresh(k) {
+                        tie(pairs, a, b, weight, true);
+                    }
+                }
+            }
+            return;
+        }
+        // Each cluster is tied to the next SPREAD_PARTNERS in the cyclic order: a tie stays
+        // when both ends are in both lists and one still follows the other as closely. (A
+        // pair may follow in opposite directions across the wrap of the two orders; it is
+        // then taken back and added again, which leaves its count as it was.)
+        spread_ties_apart(pairs, old, at_new, new.len(), weight, false);
+        spread_ties_apart(pairs, new, at_old, old.len(), weight, true);
     }
 
     /// The tally of `links`, `link_roots[i]` holding the distinct clusters of `links[i]`'s
@@ -450,10 +593,10 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         // The kept tally counts every qualifying link but minutes with its current clusters.
         let roots = roots.as_deref().unwrap_or_default();
         if kind != KeyKind::Minute && e.counted.as_deref() != Some(roots) {
-            if let Some(old) = e.counted.take() {
-                tally.apply(kind, value, &old, false);
+            match e.counted.take() {
+                Some(old) => tally.replace(kind, value, &old, roots),
+                None => tally.apply(kind, value, roots, true),
             }
-            tally.apply(kind, value, roots, true);
             e.counted = Some(roots.into());
         }
     }
@@ -733,13 +876,7 @@ mod tests {
             KeyKind::Signup,
             KeyKind::Minute,
         ];
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = crate::hash::xorshift(0x2545_f491_4f6c_dd1d);
         let mut idx = KeyIndex::default();
         let n = 40;
         let mut candidate = vec![false; n];
@@ -767,6 +904,67 @@ mod tests {
             found > 0,
             "no pass found a group: the test compares nothing"
         );
+    }
+
+    #[test]
+    fn replacing_a_links_clusters_equals_taking_back_and_adding() {
+        let mut next = crate::hash::xorshift(0x9e37_79b9_7f4a_7c15);
+        // A link's clusters as discovery keeps them: sorted, in spread order beyond FULL_PAIRS.
+        let canonical = |value: u64, mut roots: Vec<u32>| {
+            roots.sort_unstable();
+            roots.dedup();
+            if roots.len() > FULL_PAIRS {
+                spread_order(value, &mut roots);
+            }
+            roots
+        };
+        for round in 0..400 {
+            let kind = [KeyKind::Template, KeyKind::Network, KeyKind::Minute][round % 3];
+            let value = next(1 << 40);
+            // Sizes around FULL_PAIRS, small ones, and changes of one cluster or many.
+            let size = [3, 10, 16, 17, 20, 40][next(6) as usize];
+            let universe = size as u64 * 2;
+            let old: Vec<u32> = (0..size).map(|_| next(universe) as u32).collect();
+            let mut new = old.clone();
+            for _ in 0..1 + next(4) {
+                match next(3) {
+                    0 => new.push(next(universe) as u32),
+                    1 if !new.is_empty() => {
+                        new.remove(next(new.len() as u64) as usize);
+                    }
+                    _ => {
+                        let at = next(new.len().max(1) as u64) as usize;
+                        if let Some(r) = new.get_mut(at) {
+                            *r = next(universe) as u32;
+                        }
+                    }
+                }
+            }
+            let (old, new) = (canonical(value, old), canonical(value, new));
+            // Other links share some of the ties, so counts above one weight are replaced too.
+            let mut base = Tally::default();
+            base.apply(kind, value, &old, true);
+            base.apply(KeyKind::Network, value ^ 1, &old[..old.len() / 2], true);
+            let mut whole = base.clone();
+            whole.apply(kind, value, &old, false);
+            whole.apply(kind, value, &new, true);
+            let mut diff = base;
+            diff.replace(kind, value, &old, &new);
+            let sorted = |t: &Tally| {
+                let mut p: Vec<_> = t.pairs.iter().map(|(&k, &v)| (k, v)).collect();
+                p.sort_unstable();
+                let mut touching = t.touching.clone();
+                while touching.last() == Some(&0) {
+                    touching.pop();
+                }
+                (p, touching)
+            };
+            assert_eq!(
+                sorted(&diff),
+                sorted(&whole),
+                "round {round}: {old:?} -> {new:?}"
+            );
+        }
     }
 
     #[test]

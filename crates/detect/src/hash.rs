@@ -120,6 +120,17 @@ pub fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A deterministic stream of numbers below its argument, for randomized tests.
+#[cfg(test)]
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+    move |m| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    }
+}
+
 /// Hash of `text` in domain `tag`.
 pub fn hash_str(tag: u8, text: &str) -> u64 {
     let mut h = Fnv::tagged(tag);

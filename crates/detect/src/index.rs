@@ -819,16 +819,6 @@ mod tests {
         }
     }
 
-    /// A deterministic stream of numbers below its argument.
-    fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
-        move |m| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        }
-    }
-
     #[test]
     fn repeats_remembered_per_account_change_nothing() {
         // Short lives and a small cap, so that attributes expire, the shared list is compacted
@@ -843,7 +833,7 @@ mod tests {
             ..KeyIndex::default()
         };
         let mut candidate = vec![false; 10];
-        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = crate::hash::xorshift(0x2545_f491_4f6c_dd1d);
         // What the rest of discovery reads of an attribute: uses only as far as 2 (no kind
         // asks for more).
         let view = |idx: &KeyIndex| {
@@ -905,7 +895,7 @@ mod tests {
         };
         let mut idx = KeyIndex::default();
         let mut candidate = vec![false; 12];
-        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = crate::hash::xorshift(0x9e37_79b9_7f4a_7c15);
         for step in 0..5_000i64 {
             let kind = KeyKind::ALL[next(KeyKind::ALL.len() as u64) as usize];
             // Few keys and accounts, so that keys become shared, hit the member cap and
