@@ -250,6 +250,20 @@ pub(crate) struct Tally {
     at_old: Vec<u32>,
 }
 
+/// Adds `weight` to the attributes cluster `r` shares, or takes it back.
+fn touch_cluster(touching: &mut Vec<u32>, r: u32, weight: u32, add: bool) {
+    if touching.len() <= r as usize {
+        touching.resize(r as usize + 1, 0);
+    }
+    if let Some(t) = touching.get_mut(r as usize) {
+        *t = if add {
+            *t + weight
+        } else {
+            t.saturating_sub(weight)
+        };
+    }
+}
+
 /// Adds `weight` to the tie of clusters `a` and `b`, or takes it back.
 fn tie(pairs: &mut HashMap<(u32, u32), u32>, a: u32, b: u32, weight: u32, add: bool) {
     let pair = if a < b { (a, b) } else { (b, a) };
@@ -316,16 +330,7 @@ impl Tally {
             ..
         } = self;
         for &r in roots {
-            if touching.len() <= r as usize {
-                touching.resize(r as usize + 1, 0);
-            }
-            if let Some(t) = touching.get_mut(r as usize) {
-                *t = if add {
-                    *t + weight
-                } else {
-                    t.saturating_sub(weight)
-                };
-            }
+            touch_cluster(touching, r, weight, add);
         }
         let mut tie = |a: u32, b: u32| tie(pairs, a, b, weight, add);
         let m = roots.len();
@@ -407,19 +412,12 @@ impl Tally {
         let fresh = |j: usize| at_old.get(j).is_none_or(|&p| p == u32::MAX);
         for (i, &r) in old.iter().enumerate() {
             if gone(i) {
-                if let Some(t) = touching.get_mut(r as usize) {
-                    *t = t.saturating_sub(weight);
-                }
+                touch_cluster(touching, r, weight, false);
             }
         }
         for (j, &r) in new.iter().enumerate() {
             if fresh(j) {
-                if touching.len() <= r as usize {
-                    touching.resize(r as usize + 1, 0);
-                }
-                if let Some(t) = touching.get_mut(r as usize) {
-                    *t += weight;
-                }
+                touch_cluster(touching, r, weight, true);
             }
         }
         if full {

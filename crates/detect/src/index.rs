@@ -279,12 +279,8 @@ impl KeyIndex {
         }
         if kind == KeyKind::Minute && shortcuts {
             if let Some((_, seq)) = self.minute.filter(|&(m, _)| m == key) {
-                let at = seq.wrapping_sub(self.first_minute) as usize;
-                if let Some((m, e)) = self.minutes.get_mut(at) {
-                    if *m == key {
-                        e.add(cfg, account, now, kind.min_uses());
-                        return;
-                    }
+                if self.add_to_minute(cfg, key, seq, account, now) {
+                    return;
                 }
             }
         }
@@ -317,10 +313,7 @@ impl KeyIndex {
             }
             Slot::Minute(seq) => {
                 let seq = *seq;
-                let at = seq.wrapping_sub(self.first_minute) as usize;
-                if let Some((_, e)) = self.minutes.get_mut(at) {
-                    e.add(cfg, account, now, kind.min_uses());
-                }
+                self.add_to_minute(cfg, key, seq, account, now);
                 self.minute = Some((key, seq));
                 return;
             }
@@ -363,6 +356,19 @@ impl KeyIndex {
             self.counted(pos, first.account, first_change);
             self.counted(pos, account, change);
             touch(&mut self.touched, pos as u32);
+        }
+    }
+
+    /// Records a use by `account` of shared minute `key`, number `seq`; whether it is held
+    /// there (it may have expired).
+    fn add_to_minute(&mut self, cfg: &Config, key: u64, seq: u64, account: u32, now: i64) -> bool {
+        let at = seq.wrapping_sub(self.first_minute) as usize;
+        match self.minutes.get_mut(at) {
+            Some((m, e)) if *m == key => {
+                e.add(cfg, account, now, KeyKind::Minute.min_uses());
+                true
+            }
+            _ => false,
         }
     }
 
