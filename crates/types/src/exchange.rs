@@ -168,7 +168,13 @@ impl<'de> Deserialize<'de> for Content {
 }
 
 /// Sampling parameters. Known keys are typed; unknown keys are kept in `extra` and ignored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialized by hand rather than by serde's `flatten`, which buffers every entry of the
+/// object before it deserializes the typed ones again from the buffer (a tenth of the cost of
+/// reading a whole exchange). It accepts and refuses exactly what the derived `flatten` form
+/// does (a test compares them): an object only, typed known keys, each at most once, any value
+/// under an unknown key, the last of a repeated unknown key kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Params {
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +203,69 @@ pub struct Params {
     /// Any other parameter, kept as sent.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess};
+
+        /// `Some` value of a known key, refusing a second occurrence as derived code does.
+        fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+            map: &mut A,
+            slot: &mut Option<Option<T>>,
+            name: &'static str,
+        ) -> Result<(), A::Error> {
+            if slot.is_some() {
+                return Err(A::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value()?);
+            Ok(())
+        }
+
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Params;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of sampling parameters")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+                let (mut temperature, mut top_p, mut max_tokens, mut n) = (None, None, None, None);
+                let (mut reasoning_effort, mut stream, mut logprobs, mut top_logprobs) =
+                    (None, None, None, None);
+                let mut extra = BTreeMap::new();
+                while let Some(crate::view::Text(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        "temperature" => once(&mut map, &mut temperature, "temperature")?,
+                        "top_p" => once(&mut map, &mut top_p, "top_p")?,
+                        "max_tokens" => once(&mut map, &mut max_tokens, "max_tokens")?,
+                        "n" => once(&mut map, &mut n, "n")?,
+                        "reasoning_effort" => {
+                            once(&mut map, &mut reasoning_effort, "reasoning_effort")?
+                        }
+                        "stream" => once(&mut map, &mut stream, "stream")?,
+                        "logprobs" => once(&mut map, &mut logprobs, "logprobs")?,
+                        "top_logprobs" => once(&mut map, &mut top_logprobs, "top_logprobs")?,
+                        _ => {
+                            let value: serde_json::Value = map.next_value()?;
+                            extra.insert(key.into_owned(), value);
+                        }
+                    }
+                }
+                Ok(Params {
+                    temperature: temperature.flatten(),
+                    top_p: top_p.flatten(),
+                    max_tokens: max_tokens.flatten(),
+                    n: n.flatten(),
+                    reasoning_effort: reasoning_effort.flatten(),
+                    stream: stream.flatten(),
+                    logprobs: logprobs.flatten(),
+                    top_logprobs: top_logprobs.flatten(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// The response part of an exchange.
@@ -284,4 +353,96 @@ pub(crate) fn check_exchange(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// [`Params`] as serde derives it with `flatten`: the reference the hand-written
+    /// deserializer must agree with.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Derived {
+        #[serde(default)]
+        temperature: Option<f64>,
+        #[serde(default)]
+        top_p: Option<f64>,
+        #[serde(default)]
+        max_tokens: Option<u64>,
+        #[serde(default)]
+        n: Option<u64>,
+        #[serde(default)]
+        reasoning_effort: Option<String>,
+        #[serde(default)]
+        stream: Option<bool>,
+        #[serde(default)]
+        logprobs: Option<bool>,
+        #[serde(default)]
+        top_logprobs: Option<u64>,
+        #[serde(flatten)]
+        extra: BTreeMap<String, serde_json::Value>,
+    }
+
+    fn agree(json: &str) {
+        let ours = serde_json::from_str::<Params>(json).ok();
+        let derived = serde_json::from_str::<Derived>(json).ok().map(|d| Params {
+            temperature: d.temperature,
+            top_p: d.top_p,
+            max_tokens: d.max_tokens,
+            n: d.n,
+            reasoning_effort: d.reasoning_effort,
+            stream: d.stream,
+            logprobs: d.logprobs,
+            top_logprobs: d.top_logprobs,
+            extra: d.extra,
+        });
+        assert_eq!(ours, derived, "{json}");
+    }
+
+    const FULL: &str = r#"{"temperature":0.7,"top_p":1,"max_tokens":1024,"n":2,"reasoning_effort":"h\u0069gh","stream":false,"logprobs":true,"top_logprobs":5,"max_completion_tokens":9000,"reasoning":{"effort":"high"},"x":[1e3,null,"s"]}"#;
+
+    #[test]
+    fn hand_written_params_agree_with_derived_flatten() {
+        for json in [
+            FULL,
+            "{}",
+            "null",
+            "[]",
+            "[0.5]",
+            "3",
+            r#"{"temperature":null}"#,
+            r#"{"temperature":null,"temperature":1}"#,
+            r#"{"max_tokens":1,"max_tokens":1}"#,
+            r#"{"x":1,"x":2}"#,
+            r#"{"x":1e400}"#,
+            r#"{"max_tokens":-1}"#,
+            r#"{"max_tokens":1.5}"#,
+            r#"{"max_tokens":"many"}"#,
+            r#"{"n":18446744073709551616}"#,
+            r#"{"stream":"yes"}"#,
+            r#"{"temp\u0065rature":0.1}"#,
+            r#"{"reasoning_effort":7}"#,
+            r#"{"Temperature":0.1}"#,
+            r#"{"temperature":0.1,}"#,
+        ] {
+            agree(json);
+        }
+        assert!(serde_json::from_str::<Params>(FULL).is_ok());
+    }
+
+    proptest! {
+        /// Any prefix of a full object, or the object with one byte changed, reads the same.
+        #[test]
+        fn damaged_params_agree(cut in 0..FULL.len(), at in 0..FULL.len(), byte in 0x20u8..0x7f) {
+            if let Some(prefix) = FULL.get(..cut) {
+                agree(prefix);
+            }
+            let mut bytes = FULL.as_bytes().to_vec();
+            bytes[at] = byte;
+            if let Ok(json) = std::str::from_utf8(&bytes) {
+                agree(json);
+            }
+        }
+    }
 }
