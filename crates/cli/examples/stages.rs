@@ -98,7 +98,8 @@ fn main() -> Result<(), BoxError> {
         user as f64 / n.max(1) as f64
     );
     let signals = Signals::global();
-    let passes = 5;
+    // `MOAT_STAGES_PASSES=0` skips the per-stage timings and times the fold alone.
+    let passes: usize = std::env::var("MOAT_STAGES_PASSES").map_or(Ok(5), |s| s.parse())?;
     let stages: [(&str, f64); 5] = [
         (
             "parse into ExchangeView",
@@ -141,7 +142,7 @@ fn main() -> Result<(), BoxError> {
             }),
         ),
     ];
-    for (name, us) in stages {
+    for (name, us) in stages.iter().filter(|_| passes > 0) {
         println!("{name:<44} {us:>7.3} µs per exchange");
     }
     let features: Vec<Features> = lines

@@ -242,8 +242,9 @@ pub(crate) struct Tally {
     pairs: HashMap<(u32, u32), u32>,
     /// Weighted shared attributes of each cluster, indexed by root (an account index).
     touching: Vec<u32>,
-    /// Scratch for the pairing order of large links.
+    /// Scratch for the pairing order of large links, and for its keys.
     spread: Vec<u32>,
+    keyed: Vec<(u64, u32)>,
     /// Scratch for [`Tally::replace`]: where each old cluster sits among the new, and each
     /// new one among the old (`u32::MAX`: absent).
     at_new: Vec<u32>,
@@ -327,6 +328,7 @@ impl Tally {
             pairs,
             touching,
             spread,
+            keyed,
             ..
         } = self;
         for &r in roots {
@@ -346,7 +348,7 @@ impl Tally {
         } else {
             spread.clear();
             spread.extend_from_slice(roots);
-            spread_order(value, spread);
+            spread_order(value, spread, keyed);
             for i in 0..m {
                 for d in 1..=SPREAD_PARTNERS {
                     tie(spread[i], spread[(i + d) % m]);
@@ -513,10 +515,20 @@ fn merge_round(cfg: &Config, tally: &Tally, uf: &UnionFind, mutual: bool) -> Uni
 /// Puts the clusters of a link with more than [`FULL_PAIRS`] of them in the pseudo-random order
 /// in which each is tied to the next [`SPREAD_PARTNERS`] (`value` is the link's key). Kept
 /// links are stored in this order, so that sorting them again each pass costs one look.
-fn spread_order(value: u64, roots: &mut [u32]) {
-    // Each key computed once (a comparison would compute two); keys are distinct (`mix` is a
-    // bijection), so the order is the same as by any sort on them.
-    roots.sort_by_cached_key(|&r| crate::hash::mix(value ^ u64::from(r)));
+fn spread_order(value: u64, roots: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
+    // Each key computed once (a comparison would compute two) and sorted with its root, not
+    // through an index; keys are distinct (`mix` is a bijection), so the order is the same as
+    // by any sort on them.
+    keyed.clear();
+    keyed.extend(
+        roots
+            .iter()
+            .map(|&r| (crate::hash::mix(value ^ u64::from(r)), r)),
+    );
+    keyed.sort_unstable();
+    for (slot, &(_, r)) in roots.iter_mut().zip(keyed.iter()) {
+        *slot = r;
+    }
 }
 
 /// Every account's root in `uf`, looked up once (a link's candidates then map to their
@@ -525,9 +537,9 @@ fn roots_of(uf: &mut UnionFind) -> Vec<u32> {
     (0..uf.parent.len() as u32).map(|a| uf.find(a)).collect()
 }
 
-/// The distinct values of `root[a]` for `a` in `accounts`, sorted. `seen` (one slot per
-/// account, all `u32::MAX`) marks roots already taken and is restored before returning: a link
-/// has far fewer clusters than candidates, so only the clusters are sorted.
+/// The distinct values of `root[a]` for `a` in `accounts`, in the order first met (callers
+/// sort them into the order their ties follow). `seen` (one slot per account, all
+/// `u32::MAX`) marks roots already taken and is restored before returning.
 fn distinct_roots(root: &[u32], accounts: &[u32], seen: &mut [u32]) -> Vec<u32> {
     let mut roots = Vec::with_capacity(accounts.len().min(FULL_PAIRS));
     for &a in accounts {
@@ -544,7 +556,6 @@ fn distinct_roots(root: &[u32], accounts: &[u32], seen: &mut [u32]) -> Vec<u32> 
             *s = u32::MAX;
         }
     }
-    roots.sort_unstable();
     roots
 }
 
@@ -569,6 +580,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     // first round's are kept between passes for the attributes whose candidates and their
     // payment clusters did not change.
     let mut seen = vec![u32::MAX; n];
+    let mut keyed = Vec::new();
     let root = roots_of(&mut uf);
     index.set_clusters(&root);
     for &(at, kind) in &found {
@@ -584,7 +596,9 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
             let cands = cands.as_deref().unwrap_or_default();
             let mut distinct = distinct_roots(&root, cands, &mut seen);
             if distinct.len() > FULL_PAIRS {
-                spread_order(value, &mut distinct);
+                spread_order(value, &mut distinct, &mut keyed);
+            } else {
+                distinct.sort_unstable();
             }
             *roots = Some(distinct);
         }
@@ -631,7 +645,11 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     let root = roots_of(&mut uf);
     let roots: Vec<Vec<u32>> = kept
         .iter()
-        .map(|r| distinct_roots(&root, r, &mut seen))
+        .map(|r| {
+            let mut distinct = distinct_roots(&root, r, &mut seen);
+            distinct.sort_unstable();
+            distinct
+        })
         .collect();
     let uf = merge_round(cfg, &Tally::of(&links, &roots), &uf, false);
     drop(roots);
@@ -645,27 +663,34 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     // many; `count[g]` counts a link's candidates in group `g` (zeroed after each link).
     let mut by_link: Vec<Option<(u32, u32)>> = Vec::with_capacity(links.len());
     let mut count = vec![0u32; n];
+    // A link's candidates' groups, and its distinct groups (scratch).
+    let (mut of_cand, mut groups) = (Vec::new(), Vec::new());
     for &(key, _, cands) in &links {
+        of_cand.clear();
+        groups.clear();
         for &a in cands {
-            if let Some(c) = count.get_mut(group(a) as usize) {
+            let g = group(a);
+            of_cand.push(g);
+            if let Some(c) = count.get_mut(g as usize) {
+                if *c == 0 {
+                    groups.push(g);
+                }
                 *c += 1;
             }
         }
-        let mut top: Option<(u32, u32)> = None;
-        for &a in cands {
-            let root = group(a);
-            let c = count.get(root as usize).copied().unwrap_or(0);
-            if c >= 2 {
+        for (&a, &g) in cands.iter().zip(&of_cand) {
+            if count.get(g as usize).is_some_and(|&c| c >= 2) {
                 if let Some(k) = kinds.get_mut(a as usize) {
                     *k |= key.0.bit();
                 }
             }
-            if top.is_none_or(|(r, t)| c > t || (c == t && root < r)) {
-                top = Some((root, c));
-            }
         }
-        for &a in cands {
-            if let Some(c) = count.get_mut(group(a) as usize) {
+        let mut top: Option<(u32, u32)> = None;
+        for &g in &groups {
+            if let Some(c) = count.get_mut(g as usize) {
+                if top.is_none_or(|(r, t)| *c > t || (*c == t && g < r)) {
+                    top = Some((g, *c));
+                }
                 *c = 0;
             }
         }
@@ -912,7 +937,7 @@ mod tests {
             roots.sort_unstable();
             roots.dedup();
             if roots.len() > FULL_PAIRS {
-                spread_order(value, &mut roots);
+                spread_order(value, &mut roots, &mut Vec::new());
             }
             roots
         };
