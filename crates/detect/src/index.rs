@@ -116,8 +116,8 @@ pub(crate) struct KeyEntry {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Derived {
     /// The members that are candidates and used the attribute at least
-    /// [`KeyKind::min_uses`] times, in member order. Forgotten when a member qualifies and
-    /// when a qualified member becomes or stops being a candidate.
+    /// [`KeyKind::min_uses`] times, in member order. Forgotten when a member that is a
+    /// candidate qualifies and when a qualified member becomes or stops being a candidate.
     pub cands: Option<Vec<u32>>,
     /// The distinct payment clusters of `cands` (roots, sorted). Forgotten with `cands`, and
     /// when the payment cluster of a member changes.
@@ -407,7 +407,10 @@ impl KeyIndex {
                 .unwrap_or(false)
         {
             if let Some(Some((_, e))) = self.shared.get_mut(pos) {
+                // A qualifying member that is not a candidate changes nothing discovery
+                // derives; one that becomes a candidate later is handled then.
                 e.candidates += 1;
+                e.derived = Derived::default();
                 return true;
             }
         }
@@ -728,9 +731,6 @@ impl KeyEntry {
                         self.reused += 1;
                     }
                     let qualified = *u == min_uses;
-                    if qualified {
-                        self.derived = Derived::default();
-                    }
                     return Change {
                         joined: false,
                         qualified,
@@ -745,9 +745,6 @@ impl KeyEntry {
                     self.total = self.total.saturating_add(1);
                     self.newest = self.newest.max(account);
                     let qualified = min_uses <= 1;
-                    if qualified {
-                        self.derived = Derived::default();
-                    }
                     return Change {
                         joined: true,
                         qualified,
