@@ -142,8 +142,10 @@ fn main() -> Result<(), BoxError> {
             }),
         ),
     ];
-    for (name, us) in stages.iter().filter(|_| passes > 0) {
-        println!("{name:<44} {us:>7.3} µs per exchange");
+    if passes > 0 {
+        for (name, us) in stages {
+            println!("{name:<44} {us:>7.3} µs per exchange");
+        }
     }
     let features: Vec<Features> = lines
         .iter()

@@ -242,8 +242,7 @@ pub(crate) struct Tally {
     pairs: HashMap<(u32, u32), u32>,
     /// Weighted shared attributes of each cluster, indexed by root (an account index).
     touching: Vec<u32>,
-    /// Scratch for the pairing order of large links, and for its keys.
-    spread: Vec<u32>,
+    /// Scratch for the pairing order of large links: each cluster with its key.
     keyed: Vec<(u64, u32)>,
     /// Scratch for [`Tally::replace`]: where each old cluster sits among the new, and each
     /// new one among the old (`u32::MAX`: absent).
@@ -327,7 +326,6 @@ impl Tally {
         let Tally {
             pairs,
             touching,
-            spread,
             keyed,
             ..
         } = self;
@@ -346,12 +344,10 @@ impl Tally {
                 }
             }
         } else {
-            spread.clear();
-            spread.extend_from_slice(roots);
-            spread_order(value, spread, keyed);
+            spread_keys(value, roots, keyed);
             for i in 0..m {
                 for d in 1..=SPREAD_PARTNERS {
-                    tie(spread[i], spread[(i + d) % m]);
+                    tie(keyed[i].1, keyed[(i + d) % m].1);
                 }
             }
         }
@@ -516,9 +512,16 @@ fn merge_round(cfg: &Config, tally: &Tally, uf: &UnionFind, mutual: bool) -> Uni
 /// in which each is tied to the next [`SPREAD_PARTNERS`] (`value` is the link's key). Kept
 /// links are stored in this order, so that sorting them again each pass costs one look.
 fn spread_order(value: u64, roots: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
-    // Each key computed once (a comparison would compute two) and sorted with its root, not
-    // through an index; keys are distinct (`mix` is a bijection), so the order is the same as
-    // by any sort on them.
+    spread_keys(value, roots, keyed);
+    for (slot, &(_, r)) in roots.iter_mut().zip(keyed.iter()) {
+        *slot = r;
+    }
+}
+
+/// `roots` with their keys in `keyed`, in [`spread_order`]. Each key is computed once (a
+/// comparison would compute two) and sorted with its root, not through an index; keys are
+/// distinct (`mix` is a bijection), so the order is the same as by any sort on them.
+fn spread_keys(value: u64, roots: &[u32], keyed: &mut Vec<(u64, u32)>) {
     keyed.clear();
     keyed.extend(
         roots
@@ -526,8 +529,15 @@ fn spread_order(value: u64, roots: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
             .map(|&r| (crate::hash::mix(value ^ u64::from(r)), r)),
     );
     keyed.sort_unstable();
-    for (slot, &(_, r)) in roots.iter_mut().zip(keyed.iter()) {
-        *slot = r;
+}
+
+/// Puts a link's distinct clusters in the order its ties follow: by root up to
+/// [`FULL_PAIRS`], the [`spread_order`] beyond (how kept links are stored).
+fn tie_order(value: u64, roots: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
+    if roots.len() > FULL_PAIRS {
+        spread_order(value, roots, keyed);
+    } else {
+        roots.sort_unstable();
     }
 }
 
@@ -595,11 +605,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         if roots.is_none() {
             let cands = cands.as_deref().unwrap_or_default();
             let mut distinct = distinct_roots(&root, cands, &mut seen);
-            if distinct.len() > FULL_PAIRS {
-                spread_order(value, &mut distinct, &mut keyed);
-            } else {
-                distinct.sort_unstable();
-            }
+            tie_order(value, &mut distinct, &mut keyed);
             *roots = Some(distinct);
         }
         // The kept tally counts every qualifying link but minutes with its current clusters.
@@ -936,9 +942,7 @@ mod tests {
         let canonical = |value: u64, mut roots: Vec<u32>| {
             roots.sort_unstable();
             roots.dedup();
-            if roots.len() > FULL_PAIRS {
-                spread_order(value, &mut roots, &mut Vec::new());
-            }
+            tie_order(value, &mut roots, &mut Vec::new());
             roots
         };
         for round in 0..400 {
