@@ -541,6 +541,24 @@ fn tie_order(value: u64, roots: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
     }
 }
 
+/// Adds cluster `r` to a link's distinct clusters held in [`tie_order`] (`value` is the link's
+/// key), unless it is there already: the list [`tie_order`] would give with `r` among them.
+pub(crate) fn add_in_tie_order(value: u64, roots: &mut Vec<u32>, r: u32) {
+    if roots.len() > FULL_PAIRS {
+        let key = |x: u32| (crate::hash::mix(value ^ u64::from(x)), x);
+        if let Err(at) = roots.binary_search_by_key(&key(r), |&x| key(x)) {
+            roots.insert(at, r);
+        }
+        return;
+    }
+    if let Err(at) = roots.binary_search(&r) {
+        roots.insert(at, r);
+        if roots.len() > FULL_PAIRS {
+            spread_order(value, roots, &mut Vec::new());
+        }
+    }
+}
+
 /// Every account's root in `uf`, looked up once (a link's candidates then map to their
 /// clusters by indexing instead of by a union-find walk each).
 fn roots_of(uf: &mut UnionFind) -> Vec<u32> {
@@ -933,6 +951,98 @@ mod tests {
             found > 0,
             "no pass found a group: the test compares nothing"
         );
+    }
+
+    #[test]
+    fn what_passes_keep_equals_what_they_would_derive() {
+        // Many accounts on few address blocks and templates, so that links touch more
+        // clusters than FULL_PAIRS, with payment methods that merge clusters and candidates
+        // that come and go: after every pass, what each attribute keeps (its qualifying
+        // candidates and their clusters, brought up to date use by use) must equal what a
+        // pass would derive from scratch.
+        let cfg = Config::default();
+        let kinds = [
+            KeyKind::Network,
+            KeyKind::Template,
+            KeyKind::Payment,
+            KeyKind::Network,
+        ];
+        let mut next = crate::hash::xorshift(0x6a09_e667_f3bc_c908);
+        let mut idx = KeyIndex::default();
+        let n = 160;
+        let mut candidate: Vec<bool> = (0..n).map(|_| next(5) != 0).collect();
+        let (mut spread, mut kept) = (0, 0);
+        let (mut seen, mut keyed) = (vec![u32::MAX; n], Vec::new());
+        for step in 0..6000i64 {
+            let account = next(n as u64) as u32;
+            let kind = kinds[next(kinds.len() as u64) as usize];
+            // Each account pays with one of a few methods (mostly its own group's), so
+            // clusters are many and mostly stable; blocks and templates are few, so each
+            // links many clusters.
+            let value = 1000 * kind as u64
+                + match kind {
+                    KeyKind::Payment if next(30) == 0 => next(n as u64 / 4),
+                    KeyKind::Payment => u64::from(account) / 4,
+                    _ => next(4),
+                };
+            idx.add(&cfg, kind, value, String::new, account, step * 100);
+            if next(20) == 0 {
+                let a = next(n as u64) as usize;
+                candidate[a] = !candidate[a];
+            }
+            if step % 150 == 149 {
+                discover(&cfg, &mut idx, &candidate);
+                let cluster = idx.clusters().to_vec();
+                for (kind, value, e) in idx.shared() {
+                    if kind == KeyKind::Minute {
+                        continue;
+                    }
+                    let Some(cands) = &e.derived.cands else {
+                        continue;
+                    };
+                    let fresh: Vec<u32> = e
+                        .members
+                        .iter()
+                        .zip(&e.uses)
+                        .filter(|&(&a, &u)| u >= kind.min_uses() && candidate[a as usize])
+                        .map(|(&a, _)| a)
+                        .collect();
+                    assert_eq!(cands, &fresh, "step {step}: candidates of {kind:?} {value}");
+                    if let Some(roots) = &e.derived.roots {
+                        let mut again = distinct_roots(&cluster, &fresh, &mut seen);
+                        tie_order(value, &mut again, &mut keyed);
+                        assert_eq!(roots, &again, "step {step}: clusters of {kind:?} {value}");
+                        kept += 1;
+                        spread += usize::from(roots.len() > FULL_PAIRS);
+                    }
+                }
+            }
+        }
+        assert!(
+            kept > 0 && spread > 0,
+            "kept {kept}, spread {spread}: the test compares too little"
+        );
+    }
+
+    #[test]
+    fn adding_a_cluster_keeps_the_tie_order() {
+        let mut next = crate::hash::xorshift(0x3c6e_f372_fe94_f82b);
+        for round in 0..500 {
+            let value = next(1 << 40);
+            let size = [0, 5, 15, 16, 17, 30][round % 6];
+            let mut roots: Vec<u32> = (0..size).map(|_| next(64) as u32).collect();
+            roots.sort_unstable();
+            roots.dedup();
+            tie_order(value, &mut roots, &mut Vec::new());
+            let r = next(64) as u32;
+            let mut expected = roots.clone();
+            expected.push(r);
+            expected.sort_unstable();
+            expected.dedup();
+            tie_order(value, &mut expected, &mut Vec::new());
+            add_in_tie_order(value, &mut roots, r);
+            assert_eq!(roots, expected, "round {round}: adding {r}");
+        }
     }
 
     #[test]

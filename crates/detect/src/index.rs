@@ -116,12 +116,47 @@ pub(crate) struct KeyEntry {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Derived {
     /// The members that are candidates and used the attribute at least
-    /// [`KeyKind::min_uses`] times, in member order. Forgotten when a member that is a
+    /// [`KeyKind::min_uses`] times, in member order. Kept up to date when a member that is a
     /// candidate qualifies and when a qualified member becomes or stops being a candidate.
     pub cands: Option<Vec<u32>>,
-    /// The distinct payment clusters of `cands` (roots, sorted). Forgotten with `cands`, and
-    /// when the payment cluster of a member changes.
+    /// The distinct payment clusters of `cands` (roots), in the order their ties follow
+    /// (`discover::tie_order`). Gains the cluster of a candidate that qualifies; forgotten
+    /// when a candidate stops qualifying and when the payment cluster of a member changes.
     pub roots: Option<Vec<u32>>,
+}
+
+impl Derived {
+    /// Brings what was derived up to date with `account` (of payment cluster `cluster` at the
+    /// latest pass, if it was seen then) now counting as a qualifying candidate, without
+    /// deriving it all again: hydra's address blocks hold hundreds of candidates, and one
+    /// more among them was most of a pass's recomputation. The clusters stay valid because
+    /// the next pass forgets them for every attribute of an account whose cluster changed
+    /// ([`KeyIndex::set_clusters`]).
+    fn gain(&mut self, value: u64, account: u32, cluster: Option<u32>) {
+        let Some(cands) = &mut self.cands else {
+            self.roots = None;
+            return;
+        };
+        if let Err(at) = cands.binary_search(&account) {
+            cands.insert(at, account);
+        }
+        match (cluster, &mut self.roots) {
+            (Some(r), Some(roots)) => crate::discover::add_in_tie_order(value, roots, r),
+            _ => self.roots = None,
+        }
+    }
+
+    /// Brings what was derived up to date with `account` no longer counting as a qualifying
+    /// candidate. Its cluster may still be another candidate's, so the clusters are derived
+    /// again.
+    fn lose(&mut self, account: u32) {
+        if let Some(cands) = &mut self.cands {
+            if let Ok(at) = cands.binary_search(&account) {
+                cands.remove(at);
+            }
+        }
+        self.roots = None;
+    }
 }
 
 /// Where discovery finds an attribute between passes.
@@ -406,11 +441,12 @@ impl KeyIndex {
                 .copied()
                 .unwrap_or(false)
         {
-            if let Some(Some((_, e))) = self.shared.get_mut(pos) {
+            let cluster = self.cluster_of.get(account as usize).copied();
+            if let Some(Some(((_, value), e))) = self.shared.get_mut(pos) {
                 // A qualifying member that is not a candidate changes nothing discovery
                 // derives; one that becomes a candidate later is handled then.
                 e.candidates += 1;
-                e.derived = Derived::default();
+                e.derived.gain(*value, account, cluster);
                 return true;
             }
         }
@@ -431,8 +467,9 @@ impl KeyIndex {
             let Some(list) = self.of_account.get(a) else {
                 continue;
             };
+            let cluster = self.cluster_of.get(a).copied();
             for &pos in list {
-                let Some(Some(((kind, _), e))) = self.shared.get_mut(pos as usize) else {
+                let Some(Some(((kind, value), e))) = self.shared.get_mut(pos as usize) else {
                     continue;
                 };
                 let qualified = e
@@ -444,10 +481,11 @@ impl KeyIndex {
                 if qualified {
                     if is {
                         e.candidates += 1;
+                        e.derived.gain(*value, a as u32, cluster);
                     } else {
                         e.candidates = e.candidates.saturating_sub(1);
+                        e.derived.lose(a as u32);
                     }
-                    e.derived = Derived::default();
                     touch(&mut self.touched, pos);
                 }
             }
@@ -687,6 +725,12 @@ impl KeyIndex {
             e.derived = Derived::default();
         }
         self.cluster_of.clear();
+    }
+
+    /// Each account's payment cluster as of the latest pass.
+    #[cfg(test)]
+    pub fn clusters(&self) -> &[u32] {
+        &self.cluster_of
     }
 
     /// Number of attributes held.
