@@ -414,7 +414,7 @@ pub(crate) fn classify_hits(hits: &[Hit<(TaskCategory, f32)>], raw: &str) -> Tas
         score[Reasoning.index()] += 0.9;
     }
     // A short question that matches nothing else is most often small talk.
-    if s.chars <= 40 && score.iter().all(|&v| v < MIN_EVIDENCE) && s.chars > 0 {
+    if s.chars <= SHORT_CHARS && score.iter().all(|&v| v < MIN_EVIDENCE) && s.chars > 0 {
         score[Chat.index()] += MIN_EVIDENCE;
     }
     // A question mark with nothing task-like leans factual.
@@ -441,9 +441,14 @@ pub(crate) fn classify_hits(hits: &[Hit<(TaskCategory, f32)>], raw: &str) -> Tas
         .unwrap_or(TaskCategory::Other)
 }
 
+/// A text of at most this many characters that matches nothing else is small talk.
+const SHORT_CHARS: usize = 40;
+
 /// Structural counts over the head window of the raw text.
 #[derive(Debug, Default, PartialEq)]
 struct Structure {
+    /// Characters of the trimmed head, counted up to [`SHORT_CHARS`] + 1: all that is asked
+    /// is whether the text is short.
     chars: usize,
     digits: usize,
     numbers: usize,
@@ -474,7 +479,7 @@ impl Structure {
             }
             prev = b;
         }
-        s.chars = head.trim().chars().count();
+        s.chars = head.trim().chars().take(SHORT_CHARS + 1).count();
         // Without a newline the head is one line, and `lines` would only cost a search.
         s.options = if newline {
             head.lines()
@@ -596,7 +601,7 @@ mod tests {
     fn reference_structure(raw: &str) -> Structure {
         let bytes = raw.as_bytes();
         let mut r = Structure {
-            chars: raw.trim().chars().count(),
+            chars: raw.trim().chars().count().min(SHORT_CHARS + 1),
             options: raw
                 .lines()
                 .filter(|l| is_option_line(l.trim_start().as_bytes()))
