@@ -163,12 +163,15 @@ fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<
     let mut out = Vec::new();
     let check = index.take_to_check();
     let mut linking = Vec::new();
-    let (tally, entries) = index.visit_mut(&check);
+    let ([tally, second], entries) = index.visit_mut(&check);
     for (at, (kind, value), entry) in entries {
         if !links_candidates(cfg, entry) {
-            // The kept tally counts only the links of this pass.
+            // The kept tallies count only the links of this pass.
             if let Some(counted) = entry.counted.take() {
                 tally.apply(kind, value, &counted, false);
+            }
+            if let Some(counted) = entry.counted_second.take() {
+                second.apply(kind, value, &counted, false);
             }
             continue;
         }
@@ -233,9 +236,9 @@ fn vouches(kind: KeyKind) -> bool {
 
 /// The ties between clusters that a set of links makes: for each pair of clusters, the
 /// weighted number of attributes they share, and for each cluster, the weighted number of
-/// attributes it shares at all (with other clusters or within itself). The first merge round's
+/// attributes it shares at all (with other clusters or within itself). Each merge round's
 /// tally is kept in the index between passes and updated only for the links that changed
-/// (see [`discover`]); the second round's is counted afresh.
+/// (see [`discover`]); minutes are added for a pass and taken back after it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tally {
     /// Weighted shared attributes of each pair of clusters (lower root first); no zeros.
@@ -444,16 +447,6 @@ impl Tally {
         spread_ties_apart(pairs, old, at_new, new.len(), weight, false);
         spread_ties_apart(pairs, new, at_old, old.len(), weight, true);
     }
-
-    /// The tally of `links`, `link_roots[i]` holding the distinct clusters of `links[i]`'s
-    /// candidates.
-    fn of(links: &[Link<'_>], link_roots: &[Vec<u32>]) -> Tally {
-        let mut tally = Tally::default();
-        for ((key, _, _), roots) in links.iter().zip(link_roots) {
-            tally.apply(key.0, key.1, roots, true);
-        }
-        tally
-    }
 }
 
 /// One round of merging clusters (the sets of `uf`) by the ties of `tally`; see the module
@@ -650,33 +643,51 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
     for (value, roots) in &minutes {
         index.tally.apply(KeyKind::Minute, *value, roots, false);
     }
+    // The second round sees each link's clusters through the first round's merges. Its
+    // tally is kept like the first's: most links' clusters are the same as at the last pass.
+    let root = roots_of(&mut uf);
+    let mut minutes = Vec::new();
+    for &(at, kind) in &found {
+        if Class::of(kind) == Class::Identity {
+            continue;
+        }
+        let value = index.at(at).map_or(0, |(key, _)| key.1);
+        let Some((second, e)) = index.with_second(at) else {
+            continue;
+        };
+        let first = e.derived.roots.as_deref().unwrap_or_default();
+        // Most links' clusters merged with none outside them: the same list, already in the
+        // order its ties follow.
+        let roots: Vec<u32> = if first.iter().all(|&r| root.get(r as usize) == Some(&r)) {
+            first.to_vec()
+        } else {
+            let mut distinct = distinct_roots(&root, first, &mut seen);
+            tie_order(value, &mut distinct, &mut keyed);
+            distinct
+        };
+        if kind == KeyKind::Minute {
+            minutes.push((value, roots));
+        } else if e.counted_second.as_deref() != Some(&roots[..]) {
+            match e.counted_second.take() {
+                Some(old) => second.replace(kind, value, &old, &roots),
+                None => second.apply(kind, value, &roots, true),
+            }
+            e.counted_second = Some(roots.into());
+        }
+    }
+    for (value, roots) in &minutes {
+        index.second.apply(KeyKind::Minute, *value, roots, true);
+    }
+    let uf = merge_round(cfg, &index.second, &uf, false);
+    for (value, roots) in &minutes {
+        index.second.apply(KeyKind::Minute, *value, roots, false);
+    }
     let index: &KeyIndex = index;
     let links: Vec<Link<'_>> = found
         .iter()
         .filter_map(|&(at, _)| index.at(at))
         .map(|(key, e)| (key, e, e.derived.cands.as_deref().unwrap_or_default()))
         .collect();
-    let kept: Vec<&[u32]> = links
-        .iter()
-        .map(|(key, e, _)| {
-            if Class::of(key.0) == Class::Identity {
-                &[][..]
-            } else {
-                e.derived.roots.as_deref().unwrap_or_default()
-            }
-        })
-        .collect();
-    let root = roots_of(&mut uf);
-    let roots: Vec<Vec<u32>> = kept
-        .iter()
-        .map(|r| {
-            let mut distinct = distinct_roots(&root, r, &mut seen);
-            distinct.sort_unstable();
-            distinct
-        })
-        .collect();
-    let uf = merge_round(cfg, &Tally::of(&links, &roots), &uf, false);
-    drop(roots);
     // Every account's group, looked up once.
     let mut uf = uf;
     let group_of = roots_of(&mut uf);
@@ -911,6 +922,20 @@ mod tests {
         assert!(discover(&cfg, &mut idx, &[true, true]).is_empty());
     }
 
+    /// What a tally holds, in a form two tallies can be compared by.
+    type Contents = (Vec<((u32, u32), u32)>, Vec<u32>);
+
+    /// A tally's pairs, sorted, and its clusters' counts without trailing zeros.
+    fn contents(t: &Tally) -> Contents {
+        let mut p: Vec<_> = t.pairs.iter().map(|(&k, &v)| (k, v)).collect();
+        p.sort_unstable();
+        let mut touching = t.touching.clone();
+        while touching.last() == Some(&0) {
+            touching.pop();
+        }
+        (p, touching)
+    }
+
     #[test]
     fn what_passes_keep_changes_no_pass() {
         // A random stream of uses and candidate changes, discovered every few steps with what
@@ -944,6 +969,17 @@ mod tests {
                 fresh_idx.forget_derived();
                 let fresh = discover(&cfg, &mut fresh_idx, &candidate);
                 assert_eq!(format!("{kept:?}"), format!("{fresh:?}"), "step {step}");
+                // The kept tallies hold what tallies counted afresh hold.
+                assert_eq!(
+                    contents(&idx.tally),
+                    contents(&fresh_idx.tally),
+                    "step {step}"
+                );
+                assert_eq!(
+                    contents(&idx.second),
+                    contents(&fresh_idx.second),
+                    "step {step}"
+                );
                 found += kept.len();
             }
         }
@@ -1087,18 +1123,9 @@ mod tests {
             whole.apply(kind, value, &new, true);
             let mut diff = base;
             diff.replace(kind, value, &old, &new);
-            let sorted = |t: &Tally| {
-                let mut p: Vec<_> = t.pairs.iter().map(|(&k, &v)| (k, v)).collect();
-                p.sort_unstable();
-                let mut touching = t.touching.clone();
-                while touching.last() == Some(&0) {
-                    touching.pop();
-                }
-                (p, touching)
-            };
             assert_eq!(
-                sorted(&diff),
-                sorted(&whole),
+                contents(&diff),
+                contents(&whole),
                 "round {round}: {old:?} -> {new:?}"
             );
         }

@@ -107,6 +107,9 @@ pub(crate) struct KeyEntry {
     /// The payment clusters whose ties through this attribute the index's kept [`Tally`]
     /// counts (none when it counts none).
     pub counted: Option<Box<[u32]>>,
+    /// The same for the second merge round: the clusters after the first round whose ties
+    /// through this attribute [`KeyIndex::second`] counts.
+    pub counted_second: Option<Box<[u32]>>,
 }
 
 /// What a discovery pass derives from one shared attribute, kept for the next pass: most
@@ -220,6 +223,8 @@ pub(crate) struct KeyIndex {
     /// The first merge round's ties through the attributes that link candidates (minutes
     /// excepted), as of the latest discovery pass; see [`KeyEntry::counted`].
     pub tally: Tally,
+    /// The second merge round's ties, kept the same way; see [`KeyEntry::counted_second`].
+    pub second: Tally,
     /// Positions in `shared` whose candidate count or distinct-account total changed since
     /// the latest discovery pass, one bit each: with those that linked candidates then, the
     /// only attributes whose linking can have changed.
@@ -372,6 +377,7 @@ impl KeyIndex {
             candidates: 0,
             derived: Derived::default(),
             counted: None,
+            counted_second: None,
         };
         let change = entry.add(cfg, account, now, kind.min_uses());
         if kind == KeyKind::Minute {
@@ -546,6 +552,9 @@ impl KeyIndex {
                     if let Some(counted) = &e.counted {
                         self.tally.apply(key.0, key.1, counted, false);
                     }
+                    if let Some(counted) = &e.counted_second {
+                        self.second.apply(key.0, key.1, counted, false);
+                    }
                     self.slots.remove(&key);
                     self.expired += 1;
                 }
@@ -639,10 +648,7 @@ impl KeyIndex {
     pub fn visit_mut<'s>(
         &'s mut self,
         positions: &'s [u32],
-    ) -> (
-        &'s mut Tally,
-        impl Iterator<Item = (At, (KeyKind, u64), &'s mut KeyEntry)>,
-    ) {
+    ) -> (Tallies<'s>, impl Iterator<Item = Visit<'s>>) {
         // Positions are sorted and distinct: one walk along the list picks them out.
         let mut wanted = positions.iter().copied().peekable();
         let shared = self
@@ -659,7 +665,7 @@ impl KeyIndex {
             .iter_mut()
             .enumerate()
             .map(|(i, (key, e))| (At::Minute(i as u32), (KeyKind::Minute, *key), e));
-        (&mut self.tally, shared.chain(minutes))
+        ([&mut self.tally, &mut self.second], shared.chain(minutes))
     }
 
     /// The attribute at `at`.
@@ -679,15 +685,14 @@ impl KeyIndex {
 
     /// The attribute at `at`, to update, with the kept tally.
     pub fn with_tally(&mut self, at: At) -> Option<(&mut Tally, &mut KeyEntry)> {
-        let entry = match at {
-            At::Shared(i) => self
-                .shared
-                .get_mut(i as usize)
-                .and_then(Option::as_mut)
-                .map(|(_, e)| e),
-            At::Minute(i) => self.minutes.get_mut(i as usize).map(|(_, e)| e),
-        }?;
+        let entry = entry_at(&mut self.shared, &mut self.minutes, at)?;
         Some((&mut self.tally, entry))
+    }
+
+    /// The attribute at `at`, to update, with the kept tally of the second merge round.
+    pub fn with_second(&mut self, at: At) -> Option<(&mut Tally, &mut KeyEntry)> {
+        let entry = entry_at(&mut self.shared, &mut self.minutes, at)?;
+        Some((&mut self.second, entry))
     }
 
     /// Records each account's payment cluster (`cluster[a]`) and forgets the derived
@@ -718,8 +723,10 @@ impl KeyIndex {
         for (_, e) in self.shared.iter_mut().flatten() {
             e.derived = Derived::default();
             e.counted = None;
+            e.counted_second = None;
         }
         self.tally = Tally::default();
+        self.second = Tally::default();
         self.touch_all();
         for (_, e) in &mut self.minutes {
             e.derived = Derived::default();
@@ -737,6 +744,27 @@ impl KeyIndex {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+}
+
+/// The kept tallies of the first and second merge rounds.
+pub(crate) type Tallies<'s> = [&'s mut Tally; 2];
+
+/// An attribute [`KeyIndex::visit_mut`] hands over: where it is, its key, its entry.
+pub(crate) type Visit<'s> = (At, (KeyKind, u64), &'s mut KeyEntry);
+
+/// The attribute at `at` among the shared attributes and minutes of an index.
+fn entry_at<'s>(
+    shared: &'s mut [Option<((KeyKind, u64), KeyEntry)>],
+    minutes: &'s mut VecDeque<(u64, KeyEntry)>,
+    at: At,
+) -> Option<&'s mut KeyEntry> {
+    match at {
+        At::Shared(i) => shared
+            .get_mut(i as usize)
+            .and_then(Option::as_mut)
+            .map(|(_, e)| e),
+        At::Minute(i) => minutes.get_mut(i as usize).map(|(_, e)| e),
     }
 }
 
