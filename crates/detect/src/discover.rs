@@ -18,6 +18,7 @@
 //! not swept into a campaign. Groups of at least `min_campaign_size` accounts are campaigns.
 //! Not where accounts are scored on their own (`account`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -167,12 +168,8 @@ fn refresh_links(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -> Vec<
     for (at, (kind, value), entry) in entries {
         if !links_candidates(cfg, entry) {
             // The kept tallies count only the links of this pass.
-            if let Some(counted) = entry.counted.take() {
-                tally.apply(kind, value, &counted, false);
-            }
-            if let Some(counted) = entry.counted_second.take() {
-                second.apply(kind, value, &counted, false);
-            }
+            tally.take_back(kind, value, &mut entry.counted);
+            second.take_back(kind, value, &mut entry.counted_second);
             continue;
         }
         if kind == KeyKind::Minute || entry.derived.cands.is_none() {
@@ -353,6 +350,39 @@ impl Tally {
                     tie(keyed[i].1, keyed[(i + d) % m].1);
                 }
             }
+        }
+    }
+
+    /// Brings a kept tally up to date with a link that now ties clusters `roots` (in the order
+    /// its ties follow), `counted` holding those it is counted with so far: only the ties that
+    /// differ change.
+    pub(crate) fn keep(
+        &mut self,
+        kind: KeyKind,
+        value: u64,
+        counted: &mut Option<Box<[u32]>>,
+        roots: &[u32],
+    ) {
+        if counted.as_deref() == Some(roots) {
+            return;
+        }
+        match counted.take() {
+            Some(old) => self.replace(kind, value, &old, roots),
+            None => self.apply(kind, value, roots, true),
+        }
+        *counted = Some(roots.into());
+    }
+
+    /// Takes back from a kept tally the ties of a link that no longer counts (`counted`, the
+    /// clusters it was counted with, is emptied).
+    pub(crate) fn take_back(
+        &mut self,
+        kind: KeyKind,
+        value: u64,
+        counted: &mut Option<Box<[u32]>>,
+    ) {
+        if let Some(old) = counted.take() {
+            self.apply(kind, value, &old, false);
         }
     }
 
@@ -552,6 +582,25 @@ pub(crate) fn add_in_tie_order(value: u64, roots: &mut Vec<u32>, r: u32) {
     }
 }
 
+/// A merge round over a kept `tally` with this pass's shared `minutes` (key and clusters)
+/// counted too; they are taken back afterwards, as minutes are recounted every pass.
+fn merge_with_minutes(
+    cfg: &Config,
+    tally: &mut Tally,
+    minutes: &[(u64, Vec<u32>)],
+    uf: &UnionFind,
+    mutual: bool,
+) -> UnionFind {
+    for (value, roots) in minutes {
+        tally.apply(KeyKind::Minute, *value, roots, true);
+    }
+    let merged = merge_round(cfg, tally, uf, mutual);
+    for (value, roots) in minutes {
+        tally.apply(KeyKind::Minute, *value, roots, false);
+    }
+    merged
+}
+
 /// Every account's root in `uf`, looked up once (a link's candidates then map to their
 /// clusters by indexing instead of by a union-find walk each).
 fn roots_of(uf: &mut UnionFind) -> Vec<u32> {
@@ -620,13 +669,13 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
             *roots = Some(distinct);
         }
         // The kept tally counts every qualifying link but minutes with its current clusters.
-        let roots = roots.as_deref().unwrap_or_default();
-        if kind != KeyKind::Minute && e.counted.as_deref() != Some(roots) {
-            match e.counted.take() {
-                Some(old) => tally.replace(kind, value, &old, roots),
-                None => tally.apply(kind, value, roots, true),
-            }
-            e.counted = Some(roots.into());
+        if kind != KeyKind::Minute {
+            tally.keep(
+                kind,
+                value,
+                &mut e.counted,
+                roots.as_deref().unwrap_or_default(),
+            );
         }
     }
     // Minutes are counted for this pass only.
@@ -636,13 +685,7 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         .filter_map(|&(at, _)| index.at(at))
         .map(|(key, e)| (key.1, e.derived.roots.clone().unwrap_or_default()))
         .collect();
-    for (value, roots) in &minutes {
-        index.tally.apply(KeyKind::Minute, *value, roots, true);
-    }
-    let mut uf = merge_round(cfg, &index.tally, &uf, true);
-    for (value, roots) in &minutes {
-        index.tally.apply(KeyKind::Minute, *value, roots, false);
-    }
+    let mut uf = merge_with_minutes(cfg, &mut index.tally, &minutes, &uf, true);
     // The second round sees each link's clusters through the first round's merges. Its
     // tally is kept like the first's: most links' clusters are the same as at the last pass.
     let root = roots_of(&mut uf);
@@ -658,30 +701,20 @@ pub(crate) fn discover(cfg: &Config, index: &mut KeyIndex, candidate: &[bool]) -
         let first = e.derived.roots.as_deref().unwrap_or_default();
         // Most links' clusters merged with none outside them: the same list, already in the
         // order its ties follow.
-        let roots: Vec<u32> = if first.iter().all(|&r| root.get(r as usize) == Some(&r)) {
-            first.to_vec()
+        let roots: Cow<'_, [u32]> = if first.iter().all(|&r| root.get(r as usize) == Some(&r)) {
+            Cow::Borrowed(first)
         } else {
             let mut distinct = distinct_roots(&root, first, &mut seen);
             tie_order(value, &mut distinct, &mut keyed);
-            distinct
+            Cow::Owned(distinct)
         };
         if kind == KeyKind::Minute {
-            minutes.push((value, roots));
-        } else if e.counted_second.as_deref() != Some(&roots[..]) {
-            match e.counted_second.take() {
-                Some(old) => second.replace(kind, value, &old, &roots),
-                None => second.apply(kind, value, &roots, true),
-            }
-            e.counted_second = Some(roots.into());
+            minutes.push((value, roots.into_owned()));
+        } else {
+            second.keep(kind, value, &mut e.counted_second, &roots);
         }
     }
-    for (value, roots) in &minutes {
-        index.second.apply(KeyKind::Minute, *value, roots, true);
-    }
-    let uf = merge_round(cfg, &index.second, &uf, false);
-    for (value, roots) in &minutes {
-        index.second.apply(KeyKind::Minute, *value, roots, false);
-    }
+    let uf = merge_with_minutes(cfg, &mut index.second, &minutes, &uf, false);
     let index: &KeyIndex = index;
     let links: Vec<Link<'_>> = found
         .iter()

@@ -548,13 +548,9 @@ impl KeyIndex {
                 ) && now - e.last_seen > ttl
             });
             if stale {
-                if let Some((key, e)) = slot.take() {
-                    if let Some(counted) = &e.counted {
-                        self.tally.apply(key.0, key.1, counted, false);
-                    }
-                    if let Some(counted) = &e.counted_second {
-                        self.second.apply(key.0, key.1, counted, false);
-                    }
+                if let Some((key, mut e)) = slot.take() {
+                    self.tally.take_back(key.0, key.1, &mut e.counted);
+                    self.second.take_back(key.0, key.1, &mut e.counted_second);
                     self.slots.remove(&key);
                     self.expired += 1;
                 }
