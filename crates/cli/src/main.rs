@@ -38,6 +38,11 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Watermark keys, detection, radioactivity and campaign attribution.
     Mark(Box<cmd::mark::Args>),
+    /// Run the gateway: an OpenAI- and Anthropic-compatible proxy that scores every request
+    /// and enforces policy.
+    Serve(cmd::serve::Args),
+    /// Validate a gateway configuration and its policy file without starting anything.
+    CheckConfig(cmd::serve::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Mark(args) => cmd::mark::run(*args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::CheckConfig(args) => cmd::serve::check(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -44,6 +44,23 @@ struct CampaignState {
     score: f32,
 }
 
+/// One account's standing now (see [`Engine::account_status`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountStatus {
+    /// Risk in 0..1, as on the account's detection line.
+    pub risk: f64,
+    /// Whether the account is flagged.
+    pub flagged: bool,
+    /// When it was first flagged.
+    pub flagged_at: Option<Timestamp>,
+    /// Its campaign, if it belongs to a detected one (`C-0007`).
+    pub campaign: Option<String>,
+    /// The campaign's score (0 without a campaign).
+    pub campaign_score: f64,
+    /// Stable reason names.
+    pub reasons: Vec<String>,
+}
+
 /// Counters for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -419,6 +436,40 @@ impl Engine {
     /// The detections: one account line per account seen (sorted by id), then one line per
     /// campaign (by number).
     pub fn finish(self) -> Vec<Detection> {
+        self.detections()
+    }
+
+    /// What the engine says about one account now, for a live caller (the gateway's policy):
+    /// the same risk, flag, campaign and reasons its account line would carry if the stream
+    /// ended here. `None` for an account never seen.
+    pub fn account_status(&self, id: &str) -> Option<AccountStatus> {
+        let &idx = self.ids.get(id)?;
+        let a = self.accounts.get(idx as usize)?;
+        let (score, own) = a.assess(&self.cfg);
+        let campaign = a
+            .member_of
+            .and_then(|c| self.campaigns.get(&c).map(|s| (c, s)));
+        let campaign_score = campaign.map_or(0.0, |(_, c)| c.score);
+        let flagged = a.flagged_at.is_some();
+        let risk = if flagged {
+            score.max(campaign_score).max(0.5)
+        } else {
+            score.min(0.49)
+        };
+        let reasons = if flagged { a.reasons.union(own) } else { own };
+        Some(AccountStatus {
+            risk: round3(risk),
+            flagged,
+            flagged_at: a.flagged_at.map(Timestamp::from_millis),
+            campaign: campaign.map(|(c, _)| campaign_name(c)),
+            campaign_score: campaign.map_or(0.0, |(_, c)| round3(c.score)),
+            reasons: reasons.names(),
+        })
+    }
+
+    /// The detections so far, as [`Engine::finish`] would write them now, without ending the
+    /// stream (the gateway's admin API and its periodic snapshots).
+    pub fn detections(&self) -> Vec<Detection> {
         let mut members: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         let mut lines: Vec<(String, Detection)> = Vec::with_capacity(self.accounts.len());
         for a in &self.accounts {

@@ -272,7 +272,7 @@ impl Features {
     }
 
     /// The account that sent the request.
-    pub(crate) fn account_id(&self) -> &str {
+    pub fn account_id(&self) -> &str {
         self.part(Part::AccountId)
     }
 

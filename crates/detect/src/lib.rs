@@ -24,6 +24,6 @@ pub mod signals;
 pub mod template;
 
 pub use config::Config;
-pub use engine::{Engine, Stats, Verdict};
+pub use engine::{AccountStatus, Engine, Stats, Verdict};
 pub use features::Features;
 pub use reasons::{Reason, Reasons};

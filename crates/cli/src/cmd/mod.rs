@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod mark;
 pub mod report;
+pub mod serve;
 pub mod sim;
 pub mod validate;
 

@@ -1,0 +1,461 @@
+//! The admin listener: health, Prometheus metrics, and the API investigators and automation
+//! use (accounts, campaigns, decisions, the policy and its reload, the engine's detections).
+//! Everything but `/health` (and `/metrics` when configured public) needs the admin token as
+//! `Authorization: Bearer`; without a configured token those endpoints refuse. Reloads are
+//! written to the audit log with the actor (`admin`, never the token).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use moat_store::{AuditEntry, AuditQuery, Cursor, DecisionQuery, Order};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::FailMode;
+use crate::error::GatewayError;
+use crate::metrics::ReloadLabels;
+use crate::state::{now, AppState};
+
+/// The admin router.
+pub fn router(st: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/admin/accounts", get(accounts))
+        .route("/admin/accounts/{id}", get(account))
+        .route("/admin/campaigns", get(campaigns))
+        .route("/admin/campaigns/{id}", get(campaign))
+        .route("/admin/decisions", get(decisions))
+        .route("/admin/audit", get(audit))
+        .route("/admin/policy", get(policy))
+        .route("/admin/policy/reload", post(reload))
+        .route("/admin/detections", get(detections))
+        .fallback(|| async {
+            GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
+        })
+        .with_state(st)
+}
+
+/// Compares the bearer token with the configured one in time independent of where they
+/// differ.
+fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+    let Some(expected) = st.admin_token.as_deref() else {
+        return Err(GatewayError::client(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "no admin token is configured (see [admin] token_env)",
+        ));
+    };
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, &e) in b.iter().enumerate() {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ e);
+    }
+    if diff == 0 {
+        Ok(())
+    } else {
+        Err(GatewayError::client(
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_token",
+            "missing or wrong admin token",
+        ))
+    }
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    let engine = st.engine.alive();
+    let rec = st.recorder.stats();
+    let healthy = engine || st.fail_mode == FailMode::Open;
+    let body = json!({
+        "status": if engine { "ok" } else { "degraded" },
+        "engine": {
+            "alive": engine,
+            "observed": st.engine.published().observed.load(std::sync::atomic::Ordering::Relaxed),
+            "dropped": st.engine.published().dropped.load(std::sync::atomic::Ordering::Relaxed),
+            "discovery_passes": st.engine.published().passes.load(std::sync::atomic::Ordering::Relaxed),
+        },
+        "recorder": {
+            "queued": rec.queue_len,
+            "written": rec.written,
+            "spilled": rec.spilled,
+            "dropped": rec.dropped,
+        },
+        "policy": { "rules": st.rules.current().len(), "last_error": st.rules.last_error() },
+        "fail_mode": if st.fail_mode == FailMode::Open { "open" } else { "closed" },
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !st.public_metrics {
+        if let Err(e) = authorized(&st, &headers) {
+            return e.into_response();
+        }
+    }
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Paging of in-memory listings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Only flagged accounts.
+    #[serde(default)]
+    flagged: Option<bool>,
+    /// Only this campaign's accounts.
+    #[serde(default)]
+    campaign: Option<String>,
+    /// Page size (1..=1000, default 100).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Continue after this id.
+    #[serde(default)]
+    after: Option<String>,
+}
+
+fn limit_of(l: Option<usize>) -> usize {
+    l.unwrap_or(100).clamp(1, 1000)
+}
+
+async fn accounts(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad_query(&e.body_text()),
+    };
+    let limit = limit_of(q.limit);
+    // Sorted by id for stable pages; the map is walked once per page (admin traffic only).
+    let mut rows: Vec<(String, crate::live::Standing)> = st
+        .engine
+        .published()
+        .standings
+        .iter()
+        .filter(|e| q.flagged.is_none_or(|f| e.value().flagged == f))
+        .filter(|e| {
+            q.campaign
+                .as_deref()
+                .is_none_or(|c| e.value().campaign.as_deref() == Some(c))
+        })
+        .filter(|e| q.after.as_deref().is_none_or(|a| &**e.key() > a))
+        .map(|e| (e.key().to_string(), e.value().clone()))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = more.then(|| rows.last().map(|r| r.0.clone())).flatten();
+    let items: Vec<_> = rows.iter().map(|(id, s)| standing_json(id, s)).collect();
+    Json(json!({ "items": items, "next": next })).into_response()
+}
+
+fn standing_json(id: &str, s: &crate::live::Standing) -> serde_json::Value {
+    json!({
+        "account_id": id,
+        "risk": s.risk,
+        "flagged": s.flagged,
+        "flagged_at": s.flagged_at,
+        "campaign_id": s.campaign.as_deref(),
+        "reasons": &*s.reasons,
+    })
+}
+
+async fn account(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let Some(s) = st.engine.published().standing(&id) else {
+        return GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such account")
+            .into_response();
+    };
+    let store = Arc::clone(&st.store);
+    let account = id.clone();
+    let recent = tokio::task::spawn_blocking(move || {
+        store.decisions(&DecisionQuery {
+            account_id: Some(account),
+            order: Order::NewestFirst,
+            limit: 20,
+            ..DecisionQuery::default()
+        })
+    })
+    .await;
+    let decisions = match recent {
+        Ok(Ok(p)) => json!(p.items),
+        _ => json!(null),
+    };
+    let mut v = standing_json(&id, &s);
+    v["recent_decisions"] = decisions;
+    Json(v).into_response()
+}
+
+async fn campaigns(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let map = st.engine.published().campaigns.load();
+    let mut list: Vec<_> = map
+        .values()
+        .map(|c| {
+            json!({
+                "campaign_id": c.campaign_id,
+                "score": c.score,
+                "size": c.accounts.len(),
+                "first_detected_at": c.first_detected_at,
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        b["size"]
+            .as_u64()
+            .cmp(&a["size"].as_u64())
+            .then_with(|| a["campaign_id"].as_str().cmp(&b["campaign_id"].as_str()))
+    });
+    Json(json!({ "items": list })).into_response()
+}
+
+async fn campaign(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    match st.engine.published().campaigns.load().get(&id) {
+        Some(c) => Json(c).into_response(),
+        None => GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such campaign")
+            .into_response(),
+    }
+}
+
+/// Query of the decision and audit listings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreQuery {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+    /// `newest` (default) or `oldest`.
+    #[serde(default)]
+    order: Option<String>,
+}
+
+fn bad_query(reason: &str) -> Response {
+    GatewayError::client(StatusCode::BAD_REQUEST, "invalid_query", reason.to_owned())
+        .into_response()
+}
+
+fn order_of(o: Option<&str>) -> Result<Order, Box<Response>> {
+    match o {
+        None | Some("newest") => Ok(Order::NewestFirst),
+        Some("oldest") => Ok(Order::OldestFirst),
+        Some(_) => Err(Box::new(bad_query("order: expected newest or oldest"))),
+    }
+}
+
+/// Runs a store listing off the async threads and answers it as `{items, next}`.
+async fn listing<T, F>(st: &AppState, f: F) -> Response
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&dyn moat_store::Store) -> Result<moat_store::Page<T>, moat_store::StoreError>
+        + Send
+        + 'static,
+{
+    let store = Arc::clone(&st.store);
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(Ok(page)) => Json(json!({
+            "items": page.items,
+            "next": page.next.as_ref().map(|c| c.as_str()),
+        }))
+        .into_response(),
+        Ok(Err(moat_store::StoreError::InvalidCursor)) => {
+            bad_query("cursor: not a cursor this listing returned")
+        }
+        _ => GatewayError::internal("store_unavailable", "the store could not be read")
+            .into_response(),
+    }
+}
+
+/// The admin check and the query of a store listing; `Err` is the answer.
+fn store_query(
+    st: &AppState,
+    headers: &HeaderMap,
+    q: Result<Query<StoreQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(StoreQuery, Order), Box<Response>> {
+    authorized(st, headers).map_err(|e| Box::new(e.into_response()))?;
+    let Query(q) = q.map_err(|e| Box::new(bad_query(&e.body_text())))?;
+    let order = order_of(q.order.as_deref())?;
+    Ok((q, order))
+}
+
+async fn decisions(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<StoreQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let (q, order) = match store_query(&st, &headers, q) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let query = DecisionQuery {
+        account_id: q.account,
+        order,
+        limit: limit_of(q.limit),
+        cursor: q.cursor.map(Cursor::new),
+        ..DecisionQuery::default()
+    };
+    listing(&st, move |s| s.decisions(&query)).await
+}
+
+async fn audit(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<StoreQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let (q, order) = match store_query(&st, &headers, q) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let query = AuditQuery {
+        order,
+        limit: limit_of(q.limit),
+        cursor: q.cursor.map(Cursor::new),
+        ..AuditQuery::default()
+    };
+    listing(&st, move |s| s.audit(&query)).await
+}
+
+async fn policy(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let p = st.rules.current();
+    let rules: Vec<_> = p
+        .rules()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "when": r.when,
+                "actions": r.actions.names().collect::<Vec<_>>(),
+                "shadow": r.mode == moat_policy::Mode::Shadow,
+            })
+        })
+        .collect();
+    Json(json!({
+        "file": st.rules.file().map(|f| f.display().to_string()),
+        "rules": rules,
+        "last_error": st.rules.last_error(),
+    }))
+    .into_response()
+}
+
+/// Reloads the policy file now (also done on SIGHUP and when the file changes).
+pub fn reload_now(st: &AppState, actor: &str) -> crate::rules::ReloadOutcome {
+    let out = st.rules.reload();
+    st.metrics
+        .reloads
+        .get_or_create(&ReloadLabels {
+            result: if out.applied { "ok" } else { "rejected" },
+        })
+        .inc();
+    if out.applied {
+        tracing::info!(rules = out.rules, actor, "policy reloaded");
+    } else {
+        tracing::warn!(
+            error = out.error.as_deref().unwrap_or(""),
+            actor,
+            "policy reload rejected, previous rules kept"
+        );
+    }
+    let entry = AuditEntry {
+        ts: now(),
+        actor: actor.to_owned(),
+        action: "policy_reload".to_owned(),
+        target: st.rules.file().map(|f| f.display().to_string()),
+        detail: Some(match &out.error {
+            None => format!("applied, {} rules", out.rules),
+            Some(e) => format!("rejected: {e}"),
+        }),
+    };
+    let _ = st.store.append_audit(&entry);
+    out
+}
+
+async fn reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let st2 = Arc::clone(&st);
+    match tokio::task::spawn_blocking(move || reload_now(&st2, "admin")).await {
+        Ok(out) => {
+            let status = if out.applied {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            (status, Json(out)).into_response()
+        }
+        Err(_) => {
+            GatewayError::internal("reload_failed", "the reload did not complete").into_response()
+        }
+    }
+}
+
+async fn detections(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let st2 = Arc::clone(&st);
+    let snap = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || st2.engine.snapshot()),
+    )
+    .await;
+    match snap {
+        Ok(Ok(Some(lines))) => {
+            let mut out = String::new();
+            for d in lines {
+                if let Ok(s) = serde_json::to_string(&d) {
+                    out.push_str(&s);
+                    out.push('\n');
+                }
+            }
+            ([(http::header::CONTENT_TYPE, "application/x-ndjson")], out).into_response()
+        }
+        _ => GatewayError::internal("engine_unavailable", "the engine did not answer")
+            .into_response(),
+    }
+}

@@ -1,0 +1,444 @@
+//! `moat serve`: an OpenAI- and Anthropic-compatible gateway in front of any model server.
+//!
+//! Every request is attributed to an account ([`identity`]), scored (the request's own
+//! signals from `moat-detect`, the account's standing from the engine running on the live
+//! stream, [`live`]), decided by the operator's rules (`moat-policy`, hot-reloaded by
+//! [`rules`]), enforced ([`limit`] for throttles; blocks and tarpits in [`proxy`]), forwarded
+//! ([`upstream`]) and answered with reasoning passed, withheld or summarized in the client's
+//! dialect (`moat-dialect`), streams included, chunk by chunk. Every exchange and decision
+//! goes to the store through the recorder, off the request path (`moat-store`). A separate
+//! listener serves health, metrics and the admin API ([`admin`]).
+//!
+//! Not here: detection itself (moat-detect), the rule language (moat-policy), JSON shapes of
+//! the APIs (moat-dialect), SQL (moat-store). *Invariant:* only this crate knows HTTP.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod limit;
+pub mod live;
+pub mod metrics;
+pub mod proxy;
+pub mod rules;
+pub mod state;
+pub mod summarize;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http::StatusCode;
+use moat_dialect::{Endpoint, Sealer};
+use moat_store::{Recorder, RecorderOptions, SqliteStore, Store};
+
+pub use config::Config;
+pub use error::{ConfigError, GatewayError};
+pub use state::AppState;
+
+use crate::config::FailMode;
+use crate::identity::Resolver;
+use crate::live::LiveEngine;
+use crate::metrics::{Collect, Metrics};
+use crate::rules::Rules;
+use crate::summarize::Summarizer;
+use crate::upstream::Upstream;
+
+/// A poisoned lock still holds usable data here (plain values, no invariants across fields).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The policy file is wrong.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] moat_store::StoreError),
+    /// A secret could not be read.
+    #[error("{0}")]
+    Secret(String),
+    /// The accounts file could not be read.
+    #[error("accounts file: {0}")]
+    Accounts(String),
+    /// A listener or thread could not start.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being started.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The gateway: its shared state and its two routers.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: Arc<AppState>,
+}
+
+/// Recorder and engine counters for `/metrics`.
+struct Counters(Arc<Recorder>, Arc<live::Published>);
+
+impl Collect for Counters {
+    fn collect(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let r = self.0.stats();
+        let m = metrics::sample;
+        m(
+            out,
+            "moat_recorder_written",
+            "counter",
+            "Records written to the store",
+            r.written,
+        );
+        m(
+            out,
+            "moat_recorder_duplicates",
+            "counter",
+            "Records already stored (same request id)",
+            r.duplicates,
+        );
+        m(
+            out,
+            "moat_recorder_spilled",
+            "counter",
+            "Records spilled to files because the queue was full or the store failed",
+            r.spilled,
+        );
+        m(
+            out,
+            "moat_recorder_dropped",
+            "counter",
+            "Records lost because spilling failed too",
+            r.dropped,
+        );
+        m(
+            out,
+            "moat_recorder_write_errors",
+            "counter",
+            "Failed store writes (retried, then spilled)",
+            r.write_errors,
+        );
+        m(
+            out,
+            "moat_recorder_queue",
+            "gauge",
+            "Records waiting to be written",
+            r.queue_len,
+        );
+        let p = &self.1;
+        m(
+            out,
+            "moat_engine_observed",
+            "counter",
+            "Requests folded into the engine",
+            p.observed.load(Relaxed),
+        );
+        m(
+            out,
+            "moat_engine_dropped",
+            "counter",
+            "Requests that found the engine's queue full and went unscored",
+            p.dropped.load(Relaxed),
+        );
+        m(
+            out,
+            "moat_engine_passes",
+            "counter",
+            "Campaign discovery passes",
+            p.passes.load(Relaxed),
+        );
+        m(
+            out,
+            "moat_engine_alive",
+            "gauge",
+            "Whether the engine thread runs",
+            u64::from(p.alive.load(Relaxed)),
+        );
+    }
+}
+
+fn secret_from_env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn sealing_key(cfg: &config::ReasoningSection) -> Result<Sealer, StartError> {
+    let hex = if let Some(file) = &cfg.key_file {
+        Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| {
+                    StartError::Secret(format!("reasoning.key_file {}: {e}", file.display()))
+                })?
+                .trim()
+                .to_owned(),
+        )
+    } else {
+        cfg.key_env.as_deref().and_then(secret_from_env)
+    };
+    let key = match hex {
+        Some(h) => identity::unhex(&h).ok_or_else(|| {
+            StartError::Secret("reasoning key: expected 64 hex digits".to_owned())
+        })?,
+        None => {
+            let mut k = [0u8; 32];
+            getrandom::fill(&mut k).map_err(|e| StartError::Secret(format!("random key: {e}")))?;
+            tracing::warn!("no reasoning.key_file or key_env: withheld reasoning tokens will not survive a restart");
+            k
+        }
+    };
+    Ok(Sealer::new(key))
+}
+
+fn load_accounts(path: &Path) -> Result<Vec<moat_types::Account>, StartError> {
+    let reader =
+        moat_format::Reader::<moat_types::Account>::open(path, moat_format::ReadOptions::default())
+            .map_err(|e| StartError::Accounts(e.to_string()))?;
+    reader
+        .map(|r| r.map_err(|e| StartError::Accounts(e.to_string())))
+        .collect()
+}
+
+impl Gateway {
+    /// Builds the gateway from a validated configuration: opens the store, loads the policy
+    /// and the accounts file, starts the engine and the recorder. Starts no listener.
+    pub fn build(cfg: &Config) -> Result<Gateway, StartError> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store.path)?);
+        Gateway::build_with_store(cfg, store)
+    }
+
+    /// As [`Gateway::build`], on a given store (tests use an in-memory one).
+    pub fn build_with_store(cfg: &Config, store: Arc<dyn Store>) -> Result<Gateway, StartError> {
+        let rules = match &cfg.policy.file {
+            Some(f) => Rules::load(f.clone()).map_err(StartError::Policy)?,
+            None => Rules::allow_all(),
+        };
+        let engine_cfg = moat_detect::Config {
+            discovery_interval_ms: cfg.engine.discovery_interval_ms,
+            ..moat_detect::Config::default()
+        };
+        let engine =
+            LiveEngine::start(engine_cfg, cfg.engine.queue).map_err(|e| StartError::Io {
+                what: "engine thread".to_owned(),
+                source: e,
+            })?;
+        let mut accounts = HashMap::new();
+        if let Some(f) = &cfg.engine.accounts_file {
+            for a in load_accounts(f)? {
+                engine.add_account(a.clone());
+                accounts.insert(a.account_id.clone(), a);
+            }
+        }
+        let upstream_key = cfg
+            .upstream
+            .api_key_env
+            .as_deref()
+            .and_then(secret_from_env);
+        let upstream = Upstream::new(
+            &cfg.upstream.url,
+            upstream_key.as_deref(),
+            Duration::from_millis(cfg.upstream.timeout_ms),
+        )
+        .map_err(StartError::Secret)?;
+        let summarizer = match (
+            &cfg.reasoning.summarizer_url,
+            &cfg.reasoning.summarizer_model,
+        ) {
+            (Some(url), Some(model)) => Some(
+                Summarizer::new(
+                    url,
+                    model,
+                    upstream_key.as_deref(),
+                    Duration::from_millis(cfg.reasoning.summarizer_timeout_ms),
+                )
+                .map_err(StartError::Secret)?,
+            ),
+            _ => None,
+        };
+        let recorder = Recorder::spawn(
+            Arc::clone(&store),
+            RecorderOptions {
+                queue_capacity: cfg.store.queue,
+                ..RecorderOptions::with_spill_dir(&cfg.store.spill_dir)
+            },
+        )?;
+        let recorder = Arc::new(recorder);
+        let metrics = Metrics::default().with(Arc::new(Counters(
+            Arc::clone(&recorder),
+            Arc::clone(engine.published()),
+        )));
+        let state = AppState {
+            resolver: Resolver::new(&cfg.identity),
+            rules: Arc::new(rules),
+            engine,
+            upstream,
+            sealer: sealing_key(&cfg.reasoning)?,
+            summarizer,
+            recorder,
+            store,
+            metrics: Arc::new(metrics),
+            accounts,
+            fail_mode: cfg.failure.mode,
+            overhead_header: cfg.listen.overhead_header,
+            max_body: cfg.listen.max_body_bytes,
+            max_upstream_body: cfg.upstream.max_body_bytes,
+            record_text: cfg.store.record_text,
+            reload_interval_s: cfg.policy.reload_interval_ms.div_ceil(1000),
+            admin_token: secret_from_env(&cfg.admin.token_env),
+            public_metrics: cfg.admin.public_metrics,
+            limiter: limit::Limiter::new(),
+            started: std::time::Instant::now(),
+            ids: state::RequestIds::default(),
+        };
+        Ok(Gateway {
+            state: Arc::new(state),
+        })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The API router (`/v1/...`).
+    pub fn router(&self) -> Router {
+        api_router(Arc::clone(&self.state))
+    }
+
+    /// The admin router.
+    pub fn admin_router(&self) -> Router {
+        admin::router(Arc::clone(&self.state))
+    }
+
+    /// Serves both listeners until `shutdown` resolves, then drains in-flight requests and
+    /// flushes the recorder. Also runs the policy file watcher, SIGHUP reloads and the
+    /// limiter's purge.
+    pub async fn serve(
+        self,
+        api: tokio::net::TcpListener,
+        admin: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let st = Arc::clone(&self.state);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let housekeeping = tokio::spawn(housekeeping(Arc::clone(&st), rx.clone()));
+        let api_app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let admin_app = self.admin_router().into_make_service();
+        let mut rx_api = rx.clone();
+        let mut rx_admin = rx.clone();
+        let api_srv = axum::serve(api, api_app).with_graceful_shutdown(async move {
+            let _ = rx_api.wait_for(|v| *v).await;
+        });
+        let admin_srv = axum::serve(admin, admin_app).with_graceful_shutdown(async move {
+            let _ = rx_admin.wait_for(|v| *v).await;
+        });
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let (a, b) = tokio::join!(api_srv, admin_srv);
+        housekeeping.abort();
+        let rec = Arc::clone(&st.recorder);
+        let _ = tokio::task::spawn_blocking(move || rec.shutdown()).await;
+        a.map_err(|e| StartError::Io {
+            what: "api listener".to_owned(),
+            source: e,
+        })?;
+        b.map_err(|e| StartError::Io {
+            what: "admin listener".to_owned(),
+            source: e,
+        })?;
+        Ok(())
+    }
+}
+
+/// Policy file watch, SIGHUP reloads, limiter purge.
+async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seconds: u64 = 0;
+    loop {
+        #[cfg(unix)]
+        let hup_fired = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fired = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tick.tick() => {
+                seconds += 1;
+                if st.reload_interval_s > 0 && seconds % st.reload_interval_s == 0 {
+                    let st2 = Arc::clone(&st);
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if st2.rules.changed() {
+                            admin::reload_now(&st2, "file_watch");
+                        }
+                    })
+                    .await;
+                }
+                if seconds % 60 == 0 {
+                    st.limiter.purge(st.clock_ms());
+                }
+            }
+            _ = hup_fired => {
+                let st2 = Arc::clone(&st);
+                let _ = tokio::task::spawn_blocking(move || admin::reload_now(&st2, "sighup")).await;
+            }
+        }
+    }
+}
+
+fn api_router(st: Arc<AppState>) -> Router {
+    let ep = |e: Endpoint| {
+        move |s: State<Arc<AppState>>, req: http::Request<Body>| proxy::handle(s, e, req)
+    };
+    Router::new()
+        .route("/v1/chat/completions", post(ep(Endpoint::ChatCompletions)))
+        .route("/v1/completions", post(ep(Endpoint::Completions)))
+        .route("/v1/responses", post(ep(Endpoint::Responses)))
+        .route("/v1/messages", post(ep(Endpoint::Messages)))
+        .route("/v1/models", get(proxy::models))
+        .fallback(not_found)
+        .with_state(st)
+}
+
+async fn not_found(req: http::Request<Body>) -> Response {
+    let path = req.uri().path();
+    let shown: String = path.chars().take(100).collect();
+    GatewayError::client(
+        StatusCode::NOT_FOUND,
+        "unknown_endpoint",
+        format!(
+            "{} {shown} is not an endpoint of this gateway",
+            req.method()
+        ),
+    )
+    .into_response()
+}
+
+/// The fail mode, for callers that wire their own listeners.
+pub fn fails_open(cfg: &Config) -> bool {
+    cfg.failure.mode == FailMode::Open
+}

@@ -1,0 +1,239 @@
+//! The detection engine on the live stream: one thread owns `moat_detect::Engine`, requests
+//! reach it through a bounded queue, and what it concludes (each account's standing, the
+//! campaigns) is published to maps the request path reads without waiting.
+//!
+//! The request path never waits on the engine: when the queue is full the request is counted
+//! as unscored (`moat_engine_dropped_total`) and served on the account's last standing; it is
+//! still recorded, so `moat analyze` over the store sees it. The engine's time is each
+//! request's arrival time, so its verdicts are as causal as `moat analyze`'s.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use moat_detect::{Config as EngineConfig, Engine, Features};
+use moat_types::{Account, Detection, Signal, Timestamp};
+
+/// One account's standing as the policy sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    /// Risk 0..1.
+    pub risk: f64,
+    /// Flagged by the engine.
+    pub flagged: bool,
+    /// When it was flagged.
+    pub flagged_at: Option<Timestamp>,
+    /// Its campaign.
+    pub campaign: Option<Arc<str>>,
+    /// Reason names.
+    pub reasons: Arc<[String]>,
+}
+
+/// A campaign as the admin API and the policy see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CampaignView {
+    /// `C-0007`.
+    pub campaign_id: String,
+    /// Score 0..1.
+    pub score: f64,
+    /// Member accounts (sorted).
+    pub accounts: Vec<String>,
+    /// When discovery first reported it.
+    pub first_detected_at: Option<Timestamp>,
+    /// Evidence.
+    pub signals: Vec<Signal>,
+}
+
+/// Everything published by the engine thread.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// Standing per account seen.
+    pub standings: DashMap<Box<str>, Standing, foldhash::fast::RandomState>,
+    /// Campaigns of the latest discovery pass, by id.
+    pub campaigns: ArcSwap<HashMap<String, CampaignView>>,
+    /// Requests the engine has folded.
+    pub observed: AtomicU64,
+    /// Requests that found the queue full and went unscored.
+    pub dropped: AtomicU64,
+    /// Discovery passes run.
+    pub passes: AtomicU64,
+    /// Whether the engine thread is running.
+    pub alive: AtomicBool,
+}
+
+impl Published {
+    /// The account's standing (the default for one never seen).
+    pub fn standing(&self, account: &str) -> Option<Standing> {
+        self.standings.get(account).map(|s| s.value().clone())
+    }
+}
+
+enum Msg {
+    Observe(Box<Features>),
+    Account(Box<Account>),
+    Snapshot(mpsc::Sender<Vec<Detection>>),
+}
+
+/// The handle the gateway holds.
+#[derive(Debug)]
+pub struct LiveEngine {
+    tx: SyncSender<Msg>,
+    published: Arc<Published>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Observe(_) => "Observe",
+            Msg::Account(_) => "Account",
+            Msg::Snapshot(_) => "Snapshot",
+        })
+    }
+}
+
+impl LiveEngine {
+    /// Starts the engine thread with a queue of `capacity` requests.
+    pub fn start(cfg: EngineConfig, capacity: usize) -> std::io::Result<LiveEngine> {
+        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let published = Arc::new(Published::default());
+        published.alive.store(true, Ordering::SeqCst);
+        let shared = Arc::clone(&published);
+        let thread = std::thread::Builder::new()
+            .name("moat-engine".into())
+            .spawn(move || run(cfg, rx, shared))?;
+        Ok(LiveEngine {
+            tx,
+            published,
+            thread: Some(thread),
+        })
+    }
+
+    /// What the engine has published.
+    pub fn published(&self) -> &Arc<Published> {
+        &self.published
+    }
+
+    /// Hands one request's features to the engine without waiting; false (and counted) when
+    /// the queue is full or the engine has stopped.
+    pub fn observe(&self, f: Features) -> bool {
+        match self.tx.try_send(Msg::Observe(Box::new(f))) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.published.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Registers an account's side facts (sign-up time, payment fingerprint…), waiting for
+    /// room: used at start, off the request path.
+    pub fn add_account(&self, account: Account) -> bool {
+        self.tx.send(Msg::Account(Box::new(account))).is_ok()
+    }
+
+    /// The detections so far (every account line and campaign), computed on the engine
+    /// thread after the requests already queued.
+    pub fn snapshot(&self) -> Option<Vec<Detection>> {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Msg::Snapshot(tx)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// Whether the engine thread runs.
+    pub fn alive(&self) -> bool {
+        self.published.alive.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for LiveEngine {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once it has drained.
+        let (dead, _) = mpsc::sync_channel(1);
+        drop(std::mem::replace(&mut self.tx, dead));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Marks the engine dead however its thread ends.
+struct AliveGuard(Arc<Published>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::SeqCst);
+    }
+}
+
+fn run(cfg: EngineConfig, rx: Receiver<Msg>, published: Arc<Published>) {
+    let _guard = AliveGuard(Arc::clone(&published));
+    let mut engine = Engine::new(cfg);
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Observe(f) => {
+                let account: Box<str> = f.account_id().into();
+                let before = engine.stats().discoveries;
+                engine.observe_features(*f);
+                published.observed.fetch_add(1, Ordering::Relaxed);
+                if engine.stats().discoveries != before {
+                    published.passes.fetch_add(1, Ordering::Relaxed);
+                    publish_all(&engine, &published);
+                } else if let Some(s) = engine.account_status(&account) {
+                    published.standings.insert(
+                        account,
+                        Standing {
+                            risk: s.risk,
+                            flagged: s.flagged,
+                            flagged_at: s.flagged_at,
+                            campaign: s.campaign.map(Arc::from),
+                            reasons: s.reasons.into(),
+                        },
+                    );
+                }
+            }
+            Msg::Account(a) => engine.add_account(&a),
+            Msg::Snapshot(reply) => {
+                let _ = reply.send(engine.detections());
+            }
+        }
+    }
+}
+
+/// After a discovery pass every standing and campaign may have changed: publish them all.
+fn publish_all(engine: &Engine, published: &Published) {
+    let mut campaigns = HashMap::new();
+    for d in engine.detections() {
+        match d {
+            Detection::Account(a) => {
+                published.standings.insert(
+                    a.account_id.into_boxed_str(),
+                    Standing {
+                        risk: a.risk,
+                        flagged: a.flagged,
+                        flagged_at: a.flagged_at,
+                        campaign: a.campaign_id.map(Arc::from),
+                        reasons: a.reasons.into(),
+                    },
+                );
+            }
+            Detection::Campaign(c) => {
+                campaigns.insert(
+                    c.campaign_id.clone(),
+                    CampaignView {
+                        campaign_id: c.campaign_id,
+                        score: c.score,
+                        accounts: c.accounts,
+                        first_detected_at: c.first_detected_at,
+                        signals: c.signals,
+                    },
+                );
+            }
+        }
+    }
+    published.campaigns.store(Arc::new(campaigns));
+}

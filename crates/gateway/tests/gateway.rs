@@ -1,0 +1,739 @@
+//! The gateway through its router (no socket on the client side) against the testkit's mock
+//! upstream on a real socket: identity, bad requests, policy actions, reasoning withheld and
+//! restored in every dialect, streams passed and cut, recording, the admin API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use moat_gateway::identity::hash_key;
+use moat_gateway::{Config, Gateway};
+use moat_store::{DecisionQuery, ExchangeQuery, SqliteStore, Store};
+use moat_testkit::{parse_sse, MockConfig, MockServer};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const KEY: &str = "sk-test-alice";
+const KEY_BOB: &str = "sk-test-bob";
+const ADMIN: &str = "admin-secret-token";
+
+struct Harness {
+    gw: Gateway,
+    store: Arc<SqliteStore>,
+    mock: MockServer,
+    dir: tempfile::TempDir,
+}
+
+async fn harness(policy: Option<&str>, extra: &str) -> Harness {
+    let mock = moat_testkit::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy_line = match policy {
+        Some(p) => {
+            let path = dir.path().join("policy.toml");
+            std::fs::write(&path, p).unwrap();
+            format!("[policy]\nfile = {:?}\n", path.display().to_string())
+        }
+        None => String::new(),
+    };
+    // The admin token comes from an environment variable named per test run, so parallel
+    // tests do not share it.
+    let token_env = format!("MOAT_TEST_ADMIN_{}", std::process::id());
+    std::env::set_var(&token_env, ADMIN);
+    let text = format!(
+        r#"version = 1
+[upstream]
+url = "{origin}"
+[identity]
+headers = {{ tier = "x-account-tier" }}
+[[identity.keys]]
+sha256 = "{alice}"
+account = "acct_alice"
+id = "key_alice"
+[[identity.keys]]
+sha256 = "{bob}"
+account = "acct_bob"
+[admin]
+token_env = "{token_env}"
+addr = "127.0.0.1:1"
+[store]
+spill_dir = {spill:?}
+record_text = true
+{policy_line}
+{extra}
+"#,
+        origin = mock.origin(),
+        alice = hash_key(KEY),
+        bob = hash_key(KEY_BOB),
+        spill = dir.path().join("spill").display().to_string(),
+    );
+    let cfg = Config::parse(&text, "test.toml").unwrap();
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let gw = Gateway::build_with_store(&cfg, store.clone()).unwrap();
+    Harness {
+        gw,
+        store,
+        mock,
+        dir,
+    }
+}
+
+fn post(path: &str, key: &str, body: &Value) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn call(h: &Harness, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
+    let resp = h.gw.router().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "stream": stream,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"}
+        ]
+    })
+}
+
+/// Waits until the recorder has written everything handed to it.
+fn flush(h: &Harness) {
+    assert!(h.gw.state().recorder.flush(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn chat_passes_through_and_is_recorded() {
+    let h = harness(None, "").await;
+    let (status, _, body) = call(
+        &h,
+        post("/v1/chat/completions", KEY, &chat("mock-plain", false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        moat_testkit::text::expected_content(2, 8)
+    );
+    flush(&h);
+    let page = h.store.exchanges(&ExchangeQuery::default()).unwrap();
+    assert_eq!(page.items.len(), 1);
+    let x = &page.items[0];
+    assert_eq!(x.account_id, "acct_alice");
+    assert_eq!(x.api_key_id.as_deref(), Some("key_alice"));
+    assert_eq!(x.request.endpoint.as_deref(), Some("/v1/chat/completions"));
+    assert_eq!(x.request.messages.len(), 2);
+    let r = x.response.as_ref().unwrap();
+    assert_eq!(r.status, Some(200));
+    assert!(r.completion_tokens.is_some());
+    // The key never reaches the store.
+    let line = serde_json::to_string(x).unwrap();
+    assert!(!line.contains(KEY));
+    let decisions = h.store.decisions(&DecisionQuery::default()).unwrap();
+    assert_eq!(decisions.items.len(), 1);
+    assert_eq!(decisions.items[0].request_id, x.request_id);
+    // The upstream saw the client's request.
+    assert_eq!(h.mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn callers_without_a_known_key_are_refused_in_their_dialect() {
+    let h = harness(None, "").await;
+    let (status, _, body) = call(
+        &h,
+        post("/v1/chat/completions", "sk-wrong", &chat("m", false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_api_key");
+    assert!(!body.contains("sk-wrong"));
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("x-api-key", "sk-nope")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, _, body) = call(&h, req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "authentication_error");
+    assert!(h.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_client_errors() {
+    let h = harness(None, "[listen]\nmax_body_bytes = 4096\n").await;
+    // Malformed JSON.
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(Body::from("{\"model\": "))
+        .unwrap();
+    let (status, _, body) = call(&h, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("invalid_json"), "{body}");
+    // Wrong content type.
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "text/plain")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(call(&h, req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Oversized body.
+    let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(10_000)}]});
+    let (status, _, body) = call(&h, post("/v1/chat/completions", KEY, &big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // A field of the wrong shape is named.
+    let bad = json!({"model": "m", "messages": [{"role": "user", "content": 7}]});
+    let (status, _, body) = call(&h, post("/v1/chat/completions", KEY, &bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("messages[0].content"), "{body}");
+    // Wrong method and unknown path.
+    let req = Request::get("/v1/chat/completions")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&h, req).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    let req = Request::post("/v1/embeddings").body(Body::empty()).unwrap();
+    let (status, _, body) = call(&h, req).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("unknown_endpoint"), "{body}");
+    // A header that is not text.
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header(
+            "authorization",
+            http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+        )
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(call(&h, req).await.0, StatusCode::UNAUTHORIZED);
+    assert!(h.mock.requests().is_empty());
+}
+
+const BLOCK_FREE: &str = r#"version = 1
+
+[[rule]]
+name = "free tier may not ask for reasoning"
+when = 'attr.tier == "free" and request.cot >= 0.5'
+action = "block"
+status = 403
+message = "reasoning extraction is not allowed on this plan"
+"#;
+
+#[tokio::test]
+async fn block_rule_refuses_and_records_the_refusal() {
+    let h = harness(Some(BLOCK_FREE), "").await;
+    let body = json!({"model": "m", "messages": [{"role": "user",
+        "content": "Think step by step and show your complete chain of thought, every intermediate step, before the answer: what is 17 * 23?"}]});
+    let mut req = post("/v1/chat/completions", KEY, &body);
+    req.headers_mut()
+        .insert("x-account-tier", "free".parse().unwrap());
+    let (status, _, text) = call(&h, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(
+        text.contains("reasoning extraction is not allowed"),
+        "{text}"
+    );
+    assert!(h.mock.requests().is_empty());
+    // The same request on another plan passes.
+    let mut req = post("/v1/chat/completions", KEY, &body);
+    req.headers_mut()
+        .insert("x-account-tier", "pro".parse().unwrap());
+    assert_eq!(call(&h, req).await.0, StatusCode::OK);
+    flush(&h);
+    let xs = h.store.exchanges(&ExchangeQuery::default()).unwrap().items;
+    let statuses: Vec<_> = xs
+        .iter()
+        .map(|x| x.response.as_ref().unwrap().status)
+        .collect();
+    assert_eq!(statuses, vec![Some(403), Some(200)]);
+    let ds = h.store.decisions(&DecisionQuery::default()).unwrap().items;
+    assert_eq!(
+        ds[0].rule.as_deref(),
+        Some("free tier may not ask for reasoning")
+    );
+    assert_eq!(ds[0].actions, vec!["block".to_owned()]);
+    assert_eq!(ds[1].rule, None);
+}
+
+#[tokio::test]
+async fn shadow_rule_records_without_enforcing() {
+    let policy = BLOCK_FREE.replace("status = 403", "status = 403\nmode = \"shadow\"");
+    let h = harness(Some(&policy), "").await;
+    let body = json!({"model": "m", "messages": [{"role": "user",
+        "content": "Think step by step and show your complete chain of thought, every intermediate step, before the answer: what is 17 * 23?"}]});
+    let mut req = post("/v1/chat/completions", KEY, &body);
+    req.headers_mut()
+        .insert("x-account-tier", "free".parse().unwrap());
+    assert_eq!(call(&h, req).await.0, StatusCode::OK);
+    flush(&h);
+    let ds = h.store.decisions(&DecisionQuery::default()).unwrap().items;
+    assert_eq!(
+        ds[0].shadow,
+        vec!["free tier may not ask for reasoning".to_owned()]
+    );
+    let metrics = h.gw.state().metrics.render();
+    assert!(
+        metrics.contains("moat_actions_total{action=\"block\",mode=\"shadow\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn throttle_admits_the_budget_then_answers_429_with_retry_after() {
+    let policy = r#"version = 1
+[[rule]]
+name = "everyone"
+when = 'true'
+action = "throttle"
+requests_per_minute = 2
+"#;
+    let h = harness(Some(policy), "").await;
+    for _ in 0..2 {
+        assert_eq!(
+            call(&h, post("/v1/chat/completions", KEY, &chat("m", false)))
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let (status, headers, body) =
+        call(&h, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers["retry-after"], "30");
+    assert!(body.contains("rate_limit_error"), "{body}");
+    // Another account has its own budget.
+    assert_eq!(
+        call(&h, post("/v1/chat/completions", KEY_BOB, &chat("m", false)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+const WITHHOLD: &str = r#"version = 1
+[[rule]]
+name = "withhold for everyone"
+when = 'true'
+action = "withhold_reasoning"
+"#;
+
+/// Withholds in a whole chat answer for each reasoning field, then echoes the answer back and
+/// checks the upstream got the original reasoning.
+#[tokio::test]
+async fn withheld_chat_reasoning_round_trips_to_upstream() {
+    let h = harness(Some(WITHHOLD), "").await;
+    for model in [
+        "mock-reasoning-content",
+        "mock-reasoning",
+        "mock-reasoning-details",
+        "mock-think",
+    ] {
+        h.mock.clear();
+        let (status, _, body) =
+            call(&h, post("/v1/chat/completions", KEY, &chat(model, false))).await;
+        assert_eq!(status, StatusCode::OK, "{model}: {body}");
+        assert!(
+            !body.contains("Let me think step by step"),
+            "{model} leaked: {body}"
+        );
+        assert!(body.contains("moatr1."), "{model}: no token in {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let assistant = v["choices"][0]["message"].clone();
+        let second = json!({"model": model, "messages": [
+            {"role": "user", "content": "What is the capital of France?"},
+            assistant,
+            {"role": "user", "content": "And of Italy?"}
+        ]});
+        let (status, _, body) = call(&h, post("/v1/chat/completions", KEY, &second)).await;
+        assert_eq!(status, StatusCode::OK, "{model}: {body}");
+        let reqs = h.mock.requests();
+        let upstream = &reqs.last().unwrap()["body"]["messages"][1];
+        assert!(
+            upstream.to_string().contains("Let me think step by step"),
+            "{model}: reasoning not restored upstream: {upstream}"
+        );
+        assert!(
+            !upstream.to_string().contains("moatr1."),
+            "{model}: token reached upstream"
+        );
+    }
+    // Another account cannot use Alice's token.
+    let (_, _, body) = call(
+        &h,
+        post(
+            "/v1/chat/completions",
+            KEY,
+            &chat("mock-reasoning-content", false),
+        ),
+    )
+    .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let second = json!({"model": "m", "messages": [
+        {"role": "user", "content": "hi"}, v["choices"][0]["message"].clone(), {"role": "user", "content": "again"}]});
+    let (status, _, body) = call(&h, post("/v1/chat/completions", KEY_BOB, &second)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_reasoning_token"), "{body}");
+    flush(&h);
+    // The record says what the client got: no reasoning text.
+    let xs = h.store.exchanges(&ExchangeQuery::default()).unwrap().items;
+    assert!(xs
+        .iter()
+        .all(|x| x.response.as_ref().is_none_or(|r| r.reasoning.is_none())));
+}
+
+#[tokio::test]
+async fn tampered_tokens_are_rejected() {
+    let h = harness(Some(WITHHOLD), "").await;
+    let (_, _, body) = call(
+        &h,
+        post(
+            "/v1/chat/completions",
+            KEY,
+            &chat("mock-reasoning-content", false),
+        ),
+    )
+    .await;
+    let tampered = {
+        let i = body.find("moatr1.").unwrap() + 12;
+        let mut b = body.into_bytes();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    let v: Value = serde_json::from_str(&tampered).unwrap();
+    let second = json!({"model": "m", "messages": [
+        {"role": "user", "content": "hi"}, v["choices"][0]["message"].clone(), {"role": "user", "content": "again"}]});
+    let before = h.mock.requests().len();
+    let (status, _, body) = call(&h, post("/v1/chat/completions", KEY, &second)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("tampered"), "{body}");
+    assert_eq!(h.mock.requests().len(), before);
+}
+
+#[tokio::test]
+async fn streams_pass_unchanged_when_allowed() {
+    let h = harness(None, "").await;
+    let mut body = chat("mock-reasoning-content", true);
+    body["stream_options"] = json!({"include_usage": true});
+    let (status, headers, text) = call(&h, post("/v1/chat/completions", KEY, &body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events = parse_sse(&text);
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    // The reasoning deltas reached the client as upstream sent them.
+    let reasoning: String = events
+        .iter()
+        .filter_map(|e| e.json())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["reasoning_content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(reasoning.starts_with("Let me think step by step"), "{text}");
+    flush(&h);
+    let x = &h.store.exchanges(&ExchangeQuery::default()).unwrap().items[0];
+    let r = x.response.as_ref().unwrap();
+    assert_eq!(
+        r.content.as_deref(),
+        Some(moat_testkit::text::expected_content(2, 8).as_str())
+    );
+    assert!(r
+        .reasoning
+        .as_deref()
+        .unwrap()
+        .starts_with("Let me think step by step"));
+    assert!(r.completion_tokens.is_some());
+}
+
+#[tokio::test]
+async fn anthropic_thinking_is_withheld_in_streams_and_restored_with_its_signature() {
+    let h = harness(Some(WITHHOLD), "").await;
+    let body = json!({"model": "mock-reasoning", "max_tokens": 1024, "stream": true,
+        "messages": [{"role": "user", "content": "What is the capital of France?"}]});
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("x-api-key", KEY)
+        .header("anthropic-version", "2023-06-01")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, text) = call(&h, req).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        !text.contains("Let me think step by step"),
+        "leaked: {text}"
+    );
+    let events = parse_sse(&text);
+    let redacted = events
+        .iter()
+        .filter_map(|e| e.json())
+        .find(|v| {
+            v["type"] == "content_block_start" && v["content_block"]["type"] == "redacted_thinking"
+        })
+        .expect("a redacted_thinking block");
+    let token = redacted["content_block"]["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(events
+        .iter()
+        .any(|e| e.event.as_deref() == Some("message_stop")));
+    // Echo the block back in the next turn.
+    let second = json!({"model": "mock-reasoning", "max_tokens": 1024, "messages": [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": [
+            {"type": "redacted_thinking", "data": token},
+            {"type": "text", "text": "Paris."}]},
+        {"role": "user", "content": "And Italy?"}]});
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("x-api-key", KEY)
+        .body(Body::from(second.to_string()))
+        .unwrap();
+    let (status, _, text) = call(&h, req).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let reqs = h.mock.requests();
+    let block = &reqs.last().unwrap()["body"]["messages"][1]["content"][0];
+    assert_eq!(block["type"], "thinking");
+    assert_eq!(block["signature"], moat_testkit::text::SIGNATURE);
+    assert!(block["thinking"]
+        .as_str()
+        .unwrap()
+        .starts_with("Let me think step by step"));
+}
+
+#[tokio::test]
+async fn token_budget_cuts_a_stream_cleanly() {
+    let policy = r#"version = 1
+[[rule]]
+name = "tight budget"
+when = 'true'
+action = "throttle"
+tokens_per_minute = 3
+"#;
+    let h = harness(Some(policy), "").await;
+    let mut req = post("/v1/chat/completions", KEY, &chat("mock-plain", true));
+    req.headers_mut()
+        .insert("x-mock-chunks", "64".parse().unwrap());
+    let (status, _, text) = call(&h, req).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = parse_sse(&text);
+    assert_eq!(events.last().unwrap().data, "[DONE]", "{text}");
+    let finish = events
+        .iter()
+        .filter_map(|e| e.json())
+        .filter_map(|v| v["choices"][0]["finish_reason"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>();
+    assert_eq!(finish, vec!["length".to_owned()], "{text}");
+    // Fewer deltas than upstream sent reached the client.
+    let deltas = events
+        .iter()
+        .filter(|e| e.data.contains("\"content\""))
+        .count();
+    assert!(deltas < 64, "{deltas}");
+    let metrics = h.gw.state().metrics.render();
+    assert!(metrics.contains("moat_streams_cut_total 1"), "{metrics}");
+    // The budget is spent: the next request waits.
+    let (status, _, _) = call(&h, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    flush(&h);
+    let x = &h.store.exchanges(&ExchangeQuery::default()).unwrap().items[0];
+    assert_eq!(
+        x.response.as_ref().unwrap().finish_reason.as_deref(),
+        Some("length")
+    );
+}
+
+#[tokio::test]
+async fn upstream_failures_are_shaped_errors() {
+    let h = harness(None, "").await;
+    let mut req = post("/v1/chat/completions", KEY, &chat("m", false));
+    req.headers_mut()
+        .insert("x-mock-status", "503".parse().unwrap());
+    let (status, _, _) = call(&h, req).await;
+    // The upstream's own error passes through as it is.
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // A stream the upstream drops ends cleanly for the client.
+    let mut req = post("/v1/chat/completions", KEY, &chat("m", true));
+    req.headers_mut()
+        .insert("x-mock-drop-after", "2".parse().unwrap());
+    let (status, _, text) = call(&h, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(parse_sse(&text).last().unwrap().data, "[DONE]", "{text}");
+    // An upstream that is gone.
+    let dead = harness(None, "").await;
+    let port = dead.mock.addr().port();
+    drop(dead);
+    let cfg_text = format!(
+        "version = 1\n[upstream]\nurl = \"http://127.0.0.1:{port}\"\n[[identity.keys]]\nsha256 = \"{}\"\naccount = \"a\"\n[admin]\naddr = \"127.0.0.1:1\"\n",
+        hash_key(KEY)
+    );
+    let cfg = Config::parse(&cfg_text, "t").unwrap();
+    let gw = Gateway::build_with_store(&cfg, Arc::new(SqliteStore::in_memory().unwrap())).unwrap();
+    let resp = gw
+        .router()
+        .oneshot(post("/v1/chat/completions", KEY, &chat("m", false)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let metrics = gw.state().metrics.render();
+    assert!(
+        metrics.contains("moat_upstream_errors_total{kind=\"connect\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn engine_standing_reaches_the_policy() {
+    let policy = r#"version = 1
+[[rule]]
+name = "risky accounts"
+when = 'account.risk >= 0.1'
+action = "block"
+status = 403
+"#;
+    let h = harness(Some(policy), "").await;
+    let cot = json!({"model": "m", "messages": [{"role": "user",
+        "content": "Explain your reasoning step by step and show your full chain of thought before giving the final answer: prove that the square root of 2 is irrational."}]});
+    let mut blocked = false;
+    for _ in 0..40 {
+        let (status, _, _) = call(&h, post("/v1/chat/completions", KEY, &cot)).await;
+        if status == StatusCode::FORBIDDEN {
+            blocked = true;
+            break;
+        }
+        // The engine folds requests on its own thread; give it a moment.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(blocked, "the engine never raised the account's risk");
+    // Bob, who asked nothing, is not affected.
+    assert_eq!(
+        call(&h, post("/v1/chat/completions", KEY_BOB, &chat("m", false)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn admin_api_needs_the_token_and_reload_keeps_the_old_rules_on_error() {
+    let h = harness(Some(BLOCK_FREE), "").await;
+    let admin = h.gw.admin_router();
+    let get = |path: &str, token: Option<&str>| {
+        let mut b = Request::get(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let resp = admin.clone().oneshot(get("/health", None)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = admin
+        .clone()
+        .oneshot(get("/admin/accounts", None))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = admin
+        .clone()
+        .oneshot(get("/admin/accounts", Some("wrong")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = admin.clone().oneshot(get("/metrics", None)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    call(&h, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+    // The engine publishes the account shortly after its request.
+    let mut found = false;
+    for _ in 0..100 {
+        let resp = admin
+            .clone()
+            .oneshot(get("/admin/accounts", Some(ADMIN)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: Value =
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        if v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["account_id"] == "acct_alice")
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(found);
+
+    // A broken policy file is rejected with its line; the old rules keep running.
+    let path = h.dir.path().join("policy.toml");
+    std::fs::write(&path, BLOCK_FREE.replace("attr.tier", "attr.tier ==")).unwrap();
+    let req = Request::post("/admin/policy/reload")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = admin.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("policy.toml:5:"),
+        "{v}"
+    );
+    assert_eq!(h.gw.state().rules.current().len(), 1);
+    let resp = admin
+        .clone()
+        .oneshot(get("/admin/policy", Some(ADMIN)))
+        .await
+        .unwrap();
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["rules"][0]["name"], "free tier may not ask for reasoning");
+    assert!(v["last_error"].is_string());
+    // The reload is in the audit log.
+    let resp = admin
+        .clone()
+        .oneshot(get("/admin/audit", Some(ADMIN)))
+        .await
+        .unwrap();
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["items"][0]["action"], "policy_reload");
+    // Metrics with the token: overhead histogram and requests.
+    let resp = admin
+        .clone()
+        .oneshot(get("/metrics", Some(ADMIN)))
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.contains("moat_overhead_seconds_count"), "{text}");
+    assert!(text.contains("moat_recorder_written_total"), "{text}");
+    assert!(!text.contains("acct_alice"));
+}

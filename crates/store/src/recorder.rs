@@ -1,0 +1,478 @@
+//! [`Recorder`]: takes exchanges and decisions off the request path and writes them to a
+//! [`Store`] in batches from one dedicated OS thread.
+//!
+//! *Invariant:* [`Recorder::record_exchange`] and [`Recorder::record_decision`] never wait for
+//! the store. They put the record on a bounded queue; when the queue is full (the store is slow
+//! or down) the record goes to a spill file instead, and when that fails too it is counted as
+//! dropped and reported. A batch the store refuses is retried with backoff, then spilled.
+//! Nothing is lost without a counter saying so. This module does not use an async runtime: the
+//! store's API is blocking, and a plain thread keeps that away from the gateway's executor.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use moat_types::Exchange;
+use serde::Serialize;
+
+use crate::spill::SpillFile;
+use crate::{AppendReport, DecisionRecord, Store, StoreError};
+
+/// Shortest time between two log lines about the same kind of trouble (spilling, dropping), so
+/// that an outage gives a few lines with counts rather than one line per request.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// How a [`Recorder`] queues, batches, retries and spills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecorderOptions {
+    /// Records the queue holds before callers spill (at least 1).
+    pub queue_capacity: usize,
+    /// Records per store write (at least 1): a batch is written when it is this full…
+    pub batch_size: usize,
+    /// …or when its oldest record has waited this long, whichever comes first.
+    pub batch_interval: Duration,
+    /// Store write attempts after the first failure, before the batch is spilled.
+    pub retries: u32,
+    /// Wait before the first retry; doubled before each further one.
+    pub retry_backoff: Duration,
+    /// Spill file for exchanges (exchange-log v1 JSON Lines); `None` drops them instead.
+    pub exchange_spill: Option<PathBuf>,
+    /// Spill file for decisions (JSON Lines); `None` drops them instead.
+    pub decision_spill: Option<PathBuf>,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        RecorderOptions {
+            queue_capacity: 10_000,
+            batch_size: 1_000,
+            batch_interval: Duration::from_millis(200),
+            retries: 3,
+            retry_backoff: Duration::from_millis(100),
+            exchange_spill: None,
+            decision_spill: None,
+        }
+    }
+}
+
+impl RecorderOptions {
+    /// Defaults, spilling to `exchanges.spill.jsonl` and `decisions.spill.jsonl` in `dir`.
+    pub fn with_spill_dir(dir: &Path) -> Self {
+        RecorderOptions {
+            exchange_spill: Some(dir.join("exchanges.spill.jsonl")),
+            decision_spill: Some(dir.join("decisions.spill.jsonl")),
+            ..RecorderOptions::default()
+        }
+    }
+}
+
+/// Counters of a [`Recorder`] since it started (exchanges and decisions together), for
+/// Prometheus: all but `queue_len` only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecorderStats {
+    /// Records accepted onto the queue.
+    pub queued: u64,
+    /// Records the store stored (new ones).
+    pub written: u64,
+    /// Records the store already had (skipped by idempotency).
+    pub duplicates: u64,
+    /// Records written to a spill file (queue full, recorder stopped, or store failing).
+    pub spilled: u64,
+    /// Records lost because spilling failed too (or no spill file is configured).
+    pub dropped: u64,
+    /// Failed store write attempts.
+    pub write_errors: u64,
+    /// Records waiting in the queue now.
+    pub queue_len: u64,
+}
+
+enum Msg {
+    Exchange(Box<Exchange>),
+    Decision(Box<DecisionRecord>),
+    /// Write everything before this marker, then acknowledge.
+    Flush(SyncSender<()>),
+}
+
+/// Rate-limits log lines about one kind of trouble, counting what happened in between.
+#[derive(Default)]
+struct Burst {
+    /// Milliseconds since the recorder started at the last report, plus one (0: never).
+    last_report: AtomicU64,
+    /// Records affected since the last report.
+    pending: AtomicU64,
+}
+
+impl Burst {
+    /// Adds `n` records; returns how many to report now, if it is time to report.
+    fn add(&self, n: u64, started: Instant) -> Option<u64> {
+        self.pending.fetch_add(n, Ordering::Relaxed);
+        let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_report.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last - 1) >= REPORT_EVERY.as_millis() as u64;
+        if due
+            && self
+                .last_report
+                .compare_exchange(last, now + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.pending.swap(0, Ordering::Relaxed));
+        }
+        None
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    queued: AtomicU64,
+    written: AtomicU64,
+    duplicates: AtomicU64,
+    spilled: AtomicU64,
+    dropped: AtomicU64,
+    write_errors: AtomicU64,
+    queue_len: AtomicU64,
+}
+
+/// State shared by the callers and the writer thread.
+struct Shared {
+    counters: Counters,
+    exchange_spill: SpillFile,
+    decision_spill: SpillFile,
+    spill_burst: Burst,
+    drop_burst: Burst,
+    started: Instant,
+}
+
+impl Shared {
+    /// Spills records, counting them as spilled or, if that fails, dropped.
+    fn spill<T: Serialize>(&self, file: &SpillFile, kind: &'static str, records: &[T]) {
+        let n = records.len() as u64;
+        match file.append(records) {
+            Ok(()) => {
+                self.counters.spilled.fetch_add(n, Ordering::Relaxed);
+                if let Some(count) = self.spill_burst.add(n, self.started) {
+                    tracing::warn!(
+                        kind,
+                        count,
+                        spilled_total = self.counters.spilled.load(Ordering::Relaxed),
+                        "store recorder is spilling records to file"
+                    );
+                }
+            }
+            Err(error) => {
+                self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+                if let Some(count) = self.drop_burst.add(n, self.started) {
+                    tracing::error!(
+                        kind,
+                        count,
+                        dropped_total = self.counters.dropped.load(Ordering::Relaxed),
+                        %error,
+                        "store recorder dropped records: queue full and spill failed"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Records exchanges and decisions without blocking; see the module documentation.
+///
+/// Share it by reference or `Arc`. Call [`Recorder::shutdown`] for a graceful stop; merely
+/// dropping it also lets the thread write what is queued, but nobody waits for that.
+pub struct Recorder {
+    /// `None` once shut down; dropping the sender is what tells the thread to drain and stop.
+    tx: RwLock<Option<SyncSender<Msg>>>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Starts the writer thread.
+    pub fn spawn(store: Arc<dyn Store>, options: RecorderOptions) -> Result<Recorder, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            exchange_spill: SpillFile::new(options.exchange_spill.clone()),
+            decision_spill: SpillFile::new(options.decision_spill.clone()),
+            spill_burst: Burst::default(),
+            drop_burst: Burst::default(),
+            started: Instant::now(),
+        });
+        let writer = Writer {
+            store,
+            shared: Arc::clone(&shared),
+            options,
+        };
+        let thread = std::thread::Builder::new()
+            .name("moat-recorder".to_owned())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| StoreError::Io {
+                what: "recorder thread".to_owned(),
+                source,
+            })?;
+        Ok(Recorder {
+            tx: RwLock::new(Some(tx)),
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues an exchange, or spills it if the queue is full; never waits for the store.
+    pub fn record_exchange(&self, exchange: Exchange) {
+        if let Some(Msg::Exchange(x)) = self.enqueue(Msg::Exchange(Box::new(exchange))) {
+            self.shared
+                .spill(&self.shared.exchange_spill, "exchange", &[*x]);
+        }
+    }
+
+    /// Queues a decision, or spills it if the queue is full; never waits for the store.
+    pub fn record_decision(&self, decision: DecisionRecord) {
+        if let Some(Msg::Decision(d)) = self.enqueue(Msg::Decision(Box::new(decision))) {
+            self.shared
+                .spill(&self.shared.decision_spill, "decision", &[*d]);
+        }
+    }
+
+    /// Tries to queue a record; gives it back when the queue is full or the recorder stopped.
+    fn enqueue(&self, msg: Msg) -> Option<Msg> {
+        let guard = self.tx.read().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = guard.as_ref() else {
+            return Some(msg);
+        };
+        let c = &self.shared.counters;
+        // Count before sending, so that the thread's decrement never runs first.
+        c.queue_len.fetch_add(1, Ordering::Relaxed);
+        match tx.try_send(msg) {
+            Ok(()) => {
+                c.queued.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(TrySendError::Full(msg) | TrySendError::Disconnected(msg)) => {
+                c.queue_len.fetch_sub(1, Ordering::Relaxed);
+                Some(msg)
+            }
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RecorderStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RecorderStats {
+            queued: get(&c.queued),
+            written: get(&c.written),
+            duplicates: get(&c.duplicates),
+            spilled: get(&c.spilled),
+            dropped: get(&c.dropped),
+            write_errors: get(&c.write_errors),
+            queue_len: get(&c.queue_len),
+        }
+    }
+
+    /// Waits until every record queued before this call has been written (or spilled).
+    /// Returns false if that took longer than `timeout` or the recorder is shut down.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        {
+            let guard = self.tx.read().unwrap_or_else(|e| e.into_inner());
+            let Some(tx) = guard.as_ref() else {
+                return false;
+            };
+            // The marker waits for room in the queue like any record, but only until the
+            // deadline; polling keeps the wait bounded, which a blocking send cannot.
+            let mut marker = Msg::Flush(ack_tx);
+            loop {
+                match tx.try_send(marker) {
+                    Ok(()) => break,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                    Err(TrySendError::Full(m)) => {
+                        if Instant::now() >= deadline {
+                            return false;
+                        }
+                        marker = m;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        ack_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+
+    /// Stops accepting records (later ones are spilled), writes everything queued, and joins
+    /// the writer thread. Returns the final counters. Calling it again does nothing more.
+    pub fn shutdown(&self) -> RecorderStats {
+        // Dropping the only sender lets the thread drain the queue and then see it closed.
+        drop(self.tx.write().unwrap_or_else(|e| e.into_inner()).take());
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("store recorder thread panicked; queued records were lost");
+            }
+        }
+        self.stats()
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    options: RecorderOptions,
+}
+
+impl Writer {
+    fn run(self, rx: Receiver<Msg>) {
+        let batch_size = self.options.batch_size.max(1);
+        let mut exchanges: Vec<Exchange> = Vec::new();
+        let mut decisions: Vec<DecisionRecord> = Vec::new();
+        // When the oldest unwritten record must be written at the latest.
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let msg = match deadline {
+                Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
+            };
+            match msg {
+                None => {
+                    self.write_exchanges(&mut exchanges);
+                    self.write_decisions(&mut decisions);
+                }
+                Some(Msg::Exchange(x)) => {
+                    self.shared
+                        .counters
+                        .queue_len
+                        .fetch_sub(1, Ordering::Relaxed);
+                    exchanges.push(*x);
+                    if exchanges.len() >= batch_size {
+                        self.write_exchanges(&mut exchanges);
+                    }
+                }
+                Some(Msg::Decision(d)) => {
+                    self.shared
+                        .counters
+                        .queue_len
+                        .fetch_sub(1, Ordering::Relaxed);
+                    decisions.push(*d);
+                    if decisions.len() >= batch_size {
+                        self.write_decisions(&mut decisions);
+                    }
+                }
+                Some(Msg::Flush(ack)) => {
+                    self.write_exchanges(&mut exchanges);
+                    self.write_decisions(&mut decisions);
+                    // The flusher may have given up waiting; that is its business.
+                    let _ = ack.try_send(());
+                }
+            }
+            deadline = if exchanges.is_empty() && decisions.is_empty() {
+                None
+            } else {
+                deadline.or_else(|| Some(Instant::now() + self.options.batch_interval))
+            };
+        }
+        self.write_exchanges(&mut exchanges);
+        self.write_decisions(&mut decisions);
+    }
+
+    fn write_exchanges(&self, batch: &mut Vec<Exchange>) {
+        self.write(batch, "exchange", |b| self.store.append_exchanges(b));
+        if !batch.is_empty() {
+            self.shared
+                .spill(&self.shared.exchange_spill, "exchange", batch);
+            batch.clear();
+        }
+    }
+
+    fn write_decisions(&self, batch: &mut Vec<DecisionRecord>) {
+        self.write(batch, "decision", |b| self.store.append_decisions(b));
+        if !batch.is_empty() {
+            self.shared
+                .spill(&self.shared.decision_spill, "decision", batch);
+            batch.clear();
+        }
+    }
+
+    /// Appends `batch`, retrying with backoff; clears it on success and leaves it for the
+    /// caller to spill when every attempt failed.
+    fn write<T>(
+        &self,
+        batch: &mut Vec<T>,
+        kind: &'static str,
+        append: impl Fn(&[T]) -> Result<AppendReport, StoreError>,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let c = &self.shared.counters;
+        let mut backoff = self.options.retry_backoff;
+        for attempt in 0..=self.options.retries {
+            // A panicking backend must not take the thread, and the queue with it, down: the
+            // panic counts as one more failed attempt.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| append(batch)))
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("store panicked".to_owned())));
+            match result {
+                Ok(report) => {
+                    c.written.fetch_add(report.new, Ordering::Relaxed);
+                    c.duplicates.fetch_add(report.duplicates, Ordering::Relaxed);
+                    batch.clear();
+                    return;
+                }
+                Err(error) => {
+                    c.write_errors.fetch_add(1, Ordering::Relaxed);
+                    let last = attempt == self.options.retries;
+                    tracing::warn!(
+                        kind,
+                        records = batch.len(),
+                        attempt = attempt + 1,
+                        will_retry = !last,
+                        %error,
+                        "store write failed"
+                    );
+                    if !last {
+                        std::thread::sleep(backoff);
+                        backoff = backoff.saturating_mul(2);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_reports_first_event_then_waits_and_counts_the_rest() {
+        let burst = Burst::default();
+        let started = Instant::now();
+        assert_eq!(burst.add(3, started), Some(3));
+        assert_eq!(burst.add(2, started), None);
+        assert_eq!(burst.add(1, started), None);
+        // A start far enough in the past makes the next event due, with everything since.
+        let earlier = started.checked_sub(REPORT_EVERY * 2).unwrap_or(started);
+        if earlier != started {
+            assert_eq!(burst.add(4, earlier), Some(7));
+        }
+    }
+}
