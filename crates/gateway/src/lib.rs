@@ -224,6 +224,8 @@ impl Gateway {
 
     /// As [`Gateway::build`], on a given store (tests use an in-memory one).
     pub fn build_with_store(cfg: &Config, store: Arc<dyn Store>) -> Result<Gateway, StartError> {
+        // Build the signal automata now, not on the first request (tens of milliseconds).
+        let _ = moat_detect::signals::Signals::global();
         let rules = match &cfg.policy.file {
             Some(f) => Rules::load(f.clone()).map_err(StartError::Policy)?,
             None => Rules::allow_all(),

@@ -737,3 +737,15 @@ async fn admin_api_needs_the_token_and_reload_keeps_the_old_rules_on_error() {
     assert!(text.contains("moat_recorder_written_total"), "{text}");
     assert!(!text.contains("acct_alice"));
 }
+
+#[test]
+fn sample_config_and_policy_in_examples_load() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/serve");
+    let cfg = Config::load(&root.join("moat.toml")).unwrap();
+    let policy = cfg.policy.file.clone().unwrap();
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let p = moat_policy::Policy::parse(&text, "policy.toml").unwrap();
+    assert_eq!(p.len(), 5);
+    // The demo key in the sample is the digest of the key the README uses.
+    assert_eq!(cfg.identity.keys[0].sha256, hash_key("sk-moat-demo"));
+}
