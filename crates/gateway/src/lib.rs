@@ -205,6 +205,43 @@ fn sealing_key(cfg: &config::ReasoningSection) -> Result<Sealer, StartError> {
     Ok(Sealer::new(key))
 }
 
+/// Brings records spilled by an earlier run back into the store (idempotent by request id)
+/// and sets the files aside, so that a full queue or a store outage loses nothing across a
+/// restart. A file that cannot be imported stays where it is, for the next start.
+fn import_spills(store: &dyn Store, dir: &Path) {
+    let exchanges = dir.join("exchanges.spill.jsonl");
+    let decisions = dir.join("decisions.spill.jsonl");
+    for (path, is_exchanges) in [(exchanges, true), (decisions, false)] {
+        if !path.exists() {
+            continue;
+        }
+        let result = if is_exchanges {
+            moat_store::import_spill(store, &path)
+        } else {
+            moat_store::import_decision_spill(store, &path)
+        };
+        match result {
+            Ok(r) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    imported = r.imported,
+                    duplicates = r.duplicates,
+                    bad_lines = r.bad_lines,
+                    "imported records spilled by an earlier run"
+                );
+                let done =
+                    path.with_extension(format!("jsonl.imported-{}", state::now().as_millis()));
+                if let Err(e) = std::fs::rename(&path, &done) {
+                    tracing::error!(file = %path.display(), error = %e, "could not set an imported spill file aside");
+                }
+            }
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "could not import a spill file; it is kept for the next start");
+            }
+        }
+    }
+}
+
 fn load_accounts(path: &Path) -> Result<Vec<moat_types::Account>, StartError> {
     let reader =
         moat_format::Reader::<moat_types::Account>::open(path, moat_format::ReadOptions::default())
@@ -272,6 +309,7 @@ impl Gateway {
             ),
             _ => None,
         };
+        import_spills(store.as_ref(), &cfg.store.spill_dir);
         let recorder = Recorder::spawn(
             Arc::clone(&store),
             RecorderOptions {

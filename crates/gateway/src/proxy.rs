@@ -164,7 +164,7 @@ async fn admit(
         account_id: caller.account.clone(),
         api_key_id: caller.key_id.clone(),
         client: Some(caller.client.clone()),
-        request: facts.request.clone(),
+        request: facts.request,
         response: None,
     };
     let features = Features::of(&exchange);
@@ -223,7 +223,7 @@ async fn admit(
             harvest: signals.harvest_params.any(),
             category,
             endpoint: endpoint.path(),
-            model: facts.request.model.as_deref().unwrap_or(""),
+            model: exchange.request.model.as_deref().unwrap_or(""),
             stream: facts.stream,
             max_tokens: facts.max_output_tokens,
         },

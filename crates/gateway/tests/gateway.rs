@@ -749,3 +749,26 @@ fn sample_config_and_policy_in_examples_load() {
     // The demo key in the sample is the digest of the key the README uses.
     assert_eq!(cfg.identity.keys[0].sha256, hash_key("sk-moat-demo"));
 }
+
+#[tokio::test]
+async fn records_spilled_by_an_earlier_run_are_imported_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    std::fs::create_dir_all(&spill).unwrap();
+    let line = json!({"v": 1, "ts": "2026-04-01T12:00:00Z", "request_id": "req_spilled",
+        "account_id": "acct_x", "request": {"messages": [{"role": "user", "content": "hi"}]}});
+    std::fs::write(spill.join("exchanges.spill.jsonl"), format!("{line}\n")).unwrap();
+    let text = format!(
+        "version = 1\n[upstream]\nurl = \"http://127.0.0.1:9\"\n[admin]\naddr = \"127.0.0.1:1\"\n[store]\nspill_dir = {:?}\n",
+        spill.display().to_string()
+    );
+    let cfg = Config::parse(&text, "t").unwrap();
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let _gw = Gateway::build_with_store(&cfg, store.clone()).unwrap();
+    let xs = store.exchanges(&ExchangeQuery::default()).unwrap().items;
+    assert_eq!(xs.len(), 1);
+    assert_eq!(xs[0].request_id.as_deref(), Some("req_spilled"));
+    assert!(!spill.join("exchanges.spill.jsonl").exists());
+    let set_aside = std::fs::read_dir(&spill).unwrap().count();
+    assert_eq!(set_aside, 1);
+}

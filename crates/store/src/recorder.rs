@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -326,6 +326,9 @@ impl Recorder {
     }
 }
 
+/// How long the busy writer sleeps between looks at the queue.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// The writer thread's state.
 struct Writer {
     store: Arc<dyn Store>,
@@ -341,48 +344,45 @@ impl Writer {
         // When the oldest unwritten record must be written at the latest.
         let mut deadline: Option<Instant> = None;
         loop {
-            let msg = match deadline {
-                Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
+            // Idle, the thread blocks on the queue and the first record wakes it. Busy, it
+            // sleeps in short steps and takes everything queued meanwhile: a thread blocked on
+            // the queue is woken by every record, which on a loaded gateway costs a context
+            // switch per request on the cores that serve them.
+            let first = match deadline {
                 None => match rx.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
                 },
+                Some(d) => {
+                    let now = Instant::now();
+                    if now < d {
+                        std::thread::sleep(d.saturating_duration_since(now).min(LINGER));
+                    }
+                    None
+                }
             };
-            match msg {
-                None => {
-                    self.write_exchanges(&mut exchanges);
-                    self.write_decisions(&mut decisions);
-                }
-                Some(Msg::Exchange(x)) => {
-                    self.shared
-                        .counters
-                        .queue_len
-                        .fetch_sub(1, Ordering::Relaxed);
-                    exchanges.push(*x);
-                    if exchanges.len() >= batch_size {
-                        self.write_exchanges(&mut exchanges);
-                    }
-                }
-                Some(Msg::Decision(d)) => {
-                    self.shared
-                        .counters
-                        .queue_len
-                        .fetch_sub(1, Ordering::Relaxed);
-                    decisions.push(*d);
-                    if decisions.len() >= batch_size {
-                        self.write_decisions(&mut decisions);
-                    }
-                }
-                Some(Msg::Flush(ack)) => {
-                    self.write_exchanges(&mut exchanges);
-                    self.write_decisions(&mut decisions);
-                    // The flusher may have given up waiting; that is its business.
-                    let _ = ack.try_send(());
-                }
+            let mut closed = false;
+            let mut next = first;
+            loop {
+                let msg = match next.take() {
+                    Some(m) => m,
+                    None => match rx.try_recv() {
+                        Ok(m) => m,
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
+                    },
+                };
+                self.take(msg, batch_size, &mut exchanges, &mut decisions);
+            }
+            if closed {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.write_exchanges(&mut exchanges);
+                self.write_decisions(&mut decisions);
             }
             deadline = if exchanges.is_empty() && decisions.is_empty() {
                 None
@@ -392,6 +392,44 @@ impl Writer {
         }
         self.write_exchanges(&mut exchanges);
         self.write_decisions(&mut decisions);
+    }
+
+    /// Handles one message from the queue.
+    fn take(
+        &self,
+        msg: Msg,
+        batch_size: usize,
+        exchanges: &mut Vec<Exchange>,
+        decisions: &mut Vec<DecisionRecord>,
+    ) {
+        match msg {
+            Msg::Exchange(x) => {
+                self.shared
+                    .counters
+                    .queue_len
+                    .fetch_sub(1, Ordering::Relaxed);
+                exchanges.push(*x);
+                if exchanges.len() >= batch_size {
+                    self.write_exchanges(exchanges);
+                }
+            }
+            Msg::Decision(d) => {
+                self.shared
+                    .counters
+                    .queue_len
+                    .fetch_sub(1, Ordering::Relaxed);
+                decisions.push(*d);
+                if decisions.len() >= batch_size {
+                    self.write_decisions(decisions);
+                }
+            }
+            Msg::Flush(ack) => {
+                self.write_exchanges(exchanges);
+                self.write_decisions(decisions);
+                // The flusher may have given up waiting; that is its business.
+                let _ = ack.try_send(());
+            }
+        }
     }
 
     fn write_exchanges(&self, batch: &mut Vec<Exchange>) {
