@@ -271,6 +271,11 @@ pub struct EngineSection {
     /// Stream time between campaign-discovery passes (ms).
     #[serde(default = "default_discovery")]
     pub discovery_interval_ms: i64,
+    /// At start, the exchanges the store recorded in this many past hours are replayed into
+    /// the engine, so account and campaign state survive a restart (0: start empty). The
+    /// default matches how long the engine keeps shared attributes.
+    #[serde(default = "default_replay")]
+    pub replay_hours: u32,
 }
 
 impl Default for EngineSection {
@@ -279,12 +284,17 @@ impl Default for EngineSection {
             accounts_file: None,
             queue: default_engine_queue(),
             discovery_interval_ms: default_discovery(),
+            replay_hours: default_replay(),
         }
     }
 }
 
 fn default_engine_queue() -> usize {
     65_536
+}
+
+fn default_replay() -> u32 {
+    7 * 24
 }
 
 fn default_discovery() -> i64 {

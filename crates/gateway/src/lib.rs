@@ -205,6 +205,37 @@ fn sealing_key(cfg: &config::ReasoningSection) -> Result<Sealer, StartError> {
     Ok(Sealer::new(key))
 }
 
+/// Feeds the engine what the store recorded in the last `hours`, in time order, so that a
+/// restarted gateway knows its accounts and campaigns. Lines the store cannot give back as
+/// exchanges are counted and skipped (the store wrote them; this does not happen unless the
+/// database was edited by hand).
+fn replay(store: &dyn Store, engine: &LiveEngine, hours: u32) -> Result<(), StartError> {
+    let since = moat_types::Timestamp::from_millis(
+        state::now().as_millis() - i64::from(hours) * moat_types::Timestamp::HOUR,
+    );
+    let mut bad = 0u64;
+    let started = std::time::Instant::now();
+    let n = store.export_exchanges(Some(since), &mut |line| {
+        match serde_json::from_str::<moat_types::Exchange>(line) {
+            Ok(x) => {
+                engine.observe_wait(moat_detect::Features::of(&x));
+            }
+            Err(_) => bad += 1,
+        }
+        Ok(())
+    })?;
+    if n > 0 {
+        tracing::info!(
+            exchanges = n,
+            skipped = bad,
+            hours,
+            seconds = started.elapsed().as_secs_f64(),
+            "replayed recorded exchanges into the engine"
+        );
+    }
+    Ok(())
+}
+
 /// Brings records spilled by an earlier run back into the store (idempotent by request id)
 /// and sets the files aside, so that a full queue or a store outage loses nothing across a
 /// restart. A file that cannot be imported stays where it is, for the next start.
@@ -282,6 +313,9 @@ impl Gateway {
                 engine.add_account(a.clone());
                 accounts.insert(a.account_id.clone(), a);
             }
+        }
+        if cfg.engine.replay_hours > 0 {
+            replay(store.as_ref(), &engine, cfg.engine.replay_hours)?;
         }
         let upstream_key = cfg
             .upstream

@@ -131,6 +131,12 @@ impl LiveEngine {
         }
     }
 
+    /// Hands features to the engine, waiting for room: for replaying the store at start,
+    /// off the request path. False when the engine has stopped.
+    pub fn observe_wait(&self, f: Features) -> bool {
+        self.tx.send(Msg::Observe(Box::new(f))).is_ok()
+    }
+
     /// Registers an account's side facts (sign-up time, payment fingerprint…), waiting for
     /// room: used at start, off the request path.
     pub fn add_account(&self, account: Account) -> bool {

@@ -772,3 +772,47 @@ async fn records_spilled_by_an_earlier_run_are_imported_at_start() {
     let set_aside = std::fs::read_dir(&spill).unwrap().count();
     assert_eq!(set_aside, 1);
 }
+
+#[tokio::test]
+async fn a_restarted_gateway_replays_the_store_into_the_engine() {
+    let h = harness(None, "").await;
+    call(
+        &h,
+        post("/v1/chat/completions", KEY, &chat("mock-plain", false)),
+    )
+    .await;
+    flush(&h);
+    // A second gateway on the same store knows the account before its next request.
+    let text = format!(
+        "version = 1\n[upstream]\nurl = \"{}\"\n[admin]\naddr = \"127.0.0.1:1\"\n[store]\nspill_dir = {:?}\n",
+        h.mock.origin(),
+        h.dir.path().join("spill2").display().to_string()
+    );
+    let cfg = Config::parse(&text, "t").unwrap();
+    let again = Gateway::build_with_store(&cfg, h.store.clone()).unwrap();
+    let mut known = false;
+    for _ in 0..200 {
+        if again
+            .state()
+            .engine
+            .published()
+            .standing("acct_alice")
+            .is_some()
+        {
+            known = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(known);
+    // Without replay it starts empty.
+    let cfg = Config::parse(&format!("{text}[engine]\nreplay_hours = 0\n"), "t").unwrap();
+    let empty = Gateway::build_with_store(&cfg, h.store.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(empty
+        .state()
+        .engine
+        .published()
+        .standing("acct_alice")
+        .is_none());
+}

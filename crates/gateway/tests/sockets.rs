@@ -47,6 +47,7 @@ struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     dir: Option<tempfile::TempDir>,
+    policy: std::path::PathBuf,
 }
 
 async fn start(mock_cfg: MockConfig) -> Running {
@@ -60,6 +61,7 @@ async fn start(mock_cfg: MockConfig) -> Running {
 url = "{origin}"
 [policy]
 file = {policy:?}
+reload_interval_ms = 1000
 [[identity.keys]]
 sha256 = "{k1}"
 account = "acct_sdk"
@@ -83,6 +85,7 @@ addr = "127.0.0.1:2"
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = api.local_addr().unwrap();
+    let policy = policy.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         gw.serve(api, admin, async {
@@ -98,6 +101,7 @@ addr = "127.0.0.1:2"
         stop: Some(tx),
         task,
         dir: Some(dir),
+        policy,
     }
 }
 
@@ -272,4 +276,37 @@ impl std::io::Write for StringWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_policy_file_applies_without_a_restart() {
+    let run = start(MockConfig::default()).await;
+    let body = json!({"model": "retired-model", "messages": [{"role": "user", "content": "hi"}]});
+    let (_, text) = raw_post(run.api, "/v1/chat/completions", &body, "HTTP").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let edited = POLICY.replace("forbidden-model", "retired-model");
+    std::fs::write(&run.policy, edited).unwrap();
+    let mut refused = false;
+    for _ in 0..50 {
+        let (_, text) = raw_post(run.api, "/v1/chat/completions", &body, "HTTP").await;
+        if text.starts_with("HTTP/1.1 403") {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the edited policy never applied");
+    // A broken edit is rejected and the rules in force stay.
+    std::fs::write(
+        &run.policy,
+        "version = 1\n[[rule]]\nname = 'x'\nwhen = 'nonsense'\naction = 'block'\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, text) = raw_post(run.api, "/v1/chat/completions", &body, "HTTP").await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    let ok = json!({"model": "mock-plain", "messages": [{"role": "user", "content": "hi"}]});
+    let (_, text) = raw_post(run.api, "/v1/chat/completions", &ok, "HTTP").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    run.stop().await;
 }
