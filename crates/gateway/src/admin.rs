@@ -75,9 +75,11 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
 async fn health(State(st): State<Arc<AppState>>) -> Response {
     let engine = st.engine.alive();
     let rec = st.recorder.stats();
-    let healthy = engine || st.fail_mode == FailMode::Open;
+    let store = st.recorder.store_available();
+    let healthy = (engine && store) || st.fail_mode == FailMode::Open;
     let body = json!({
-        "status": if engine { "ok" } else { "degraded" },
+        "status": if engine && store { "ok" } else { "degraded" },
+        "store": { "available": store },
         "engine": {
             "alive": engine,
             "observed": st.engine.published().observed.load(std::sync::atomic::Ordering::Relaxed),

@@ -377,8 +377,9 @@ fn default_admin_env() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Failure {
-    /// `"open"`: when the engine is unavailable or behind, requests are served on the last
-    /// known standing (policy still applies); `"closed"`: they are refused with 503.
+    /// `"open"`: when the engine has stopped or the store is failing, requests are served on
+    /// the last known standing (policy still applies; records spill to files); `"closed"`:
+    /// they are refused with 503 until both are back.
     #[serde(default)]
     pub mode: FailMode,
 }

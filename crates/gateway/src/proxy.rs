@@ -169,11 +169,19 @@ async fn admit(
     };
     let features = Features::of(&exchange);
     let signals = *features.signals();
-    if !st.engine.alive() && st.fail_mode == FailMode::Closed {
-        return Err(GatewayError::internal(
-            "engine_unavailable",
-            "scoring is unavailable and the gateway is configured to fail closed",
-        ));
+    if st.fail_mode == FailMode::Closed {
+        if !st.engine.alive() {
+            return Err(GatewayError::internal(
+                "engine_unavailable",
+                "scoring is unavailable and the gateway is configured to fail closed",
+            ));
+        }
+        if !st.recorder.store_available() {
+            return Err(GatewayError::internal(
+                "store_unavailable",
+                "recording is unavailable and the gateway is configured to fail closed",
+            ));
+        }
     }
     let standing = st.engine.published().standing(&caller.account);
     // Hand the request to the engine now: the account's next request meets the new state.

@@ -816,3 +816,127 @@ async fn a_restarted_gateway_replays_the_store_into_the_engine() {
         .standing("acct_alice")
         .is_none());
 }
+
+/// A store whose appends fail while `down` is set; everything else is SQLite's.
+struct Outage {
+    inner: SqliteStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Store for Outage {
+    fn append_exchanges(
+        &self,
+        batch: &[moat_types::Exchange],
+    ) -> Result<moat_store::AppendReport, moat_store::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(moat_store::StoreError::Unavailable("test outage".into()));
+        }
+        self.inner.append_exchanges(batch)
+    }
+    fn append_decisions(
+        &self,
+        batch: &[moat_store::DecisionRecord],
+    ) -> Result<moat_store::AppendReport, moat_store::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(moat_store::StoreError::Unavailable("test outage".into()));
+        }
+        self.inner.append_decisions(batch)
+    }
+    fn exchanges(
+        &self,
+        q: &ExchangeQuery,
+    ) -> Result<moat_store::Page<moat_types::Exchange>, moat_store::StoreError> {
+        self.inner.exchanges(q)
+    }
+    fn decisions(
+        &self,
+        q: &DecisionQuery,
+    ) -> Result<moat_store::Page<moat_store::DecisionRecord>, moat_store::StoreError> {
+        self.inner.decisions(q)
+    }
+    fn count_exchanges(&self) -> Result<u64, moat_store::StoreError> {
+        self.inner.count_exchanges()
+    }
+    fn account_summaries(
+        &self,
+        q: &moat_store::AccountQuery,
+    ) -> Result<moat_store::Page<moat_store::AccountSummary>, moat_store::StoreError> {
+        self.inner.account_summaries(q)
+    }
+    fn append_audit(&self, e: &moat_store::AuditEntry) -> Result<(), moat_store::StoreError> {
+        self.inner.append_audit(e)
+    }
+    fn audit(
+        &self,
+        q: &moat_store::AuditQuery,
+    ) -> Result<moat_store::Page<moat_store::AuditEntry>, moat_store::StoreError> {
+        self.inner.audit(q)
+    }
+    fn export_exchanges(
+        &self,
+        since: Option<moat_types::Timestamp>,
+        sink: &mut moat_store::ExportSink<'_>,
+    ) -> Result<u64, moat_store::StoreError> {
+        self.inner.export_exchanges(since, sink)
+    }
+    fn schema_version(&self) -> Result<u32, moat_store::StoreError> {
+        self.inner.schema_version()
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_spills_when_open_and_refuses_when_closed() {
+    for mode in ["open", "closed"] {
+        let mock = moat_testkit::start(MockConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "version = 1\n[upstream]\nurl = \"{}\"\n[admin]\naddr = \"127.0.0.1:1\"\n[[identity.keys]]\nsha256 = \"{}\"\naccount = \"a\"\n[store]\nspill_dir = {:?}\n[failure]\nmode = \"{mode}\"\n",
+            mock.origin(),
+            hash_key(KEY),
+            dir.path().join("spill").display().to_string()
+        );
+        let cfg = Config::parse(&text, "t").unwrap();
+        let store = Arc::new(Outage {
+            inner: SqliteStore::in_memory().unwrap(),
+            down: true.into(),
+        });
+        let gw = Gateway::build_with_store(&cfg, store.clone()).unwrap();
+        let send = || {
+            gw.router()
+                .oneshot(post("/v1/chat/completions", KEY, &chat("m", false)))
+        };
+        assert_eq!(send().await.unwrap().status(), StatusCode::OK);
+        // The first record meets the outage.
+        assert!(gw.state().recorder.flush(Duration::from_secs(20)));
+        assert!(!gw.state().recorder.store_available());
+        let expected = if mode == "open" {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        let resp = send().await.unwrap();
+        assert_eq!(resp.status(), expected, "{mode}");
+        // The store comes back; the next write succeeds and requests flow again.
+        store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        gw.state()
+            .recorder
+            .record_decision(moat_store::DecisionRecord {
+                ts: moat_types::Timestamp::from_millis(0),
+                request_id: None,
+                account_id: "probe".into(),
+                campaign_id: None,
+                rule: None,
+                actions: vec![],
+                shadow: vec![],
+                risk: 0.0,
+                enforced: true,
+                detail: None,
+            });
+        assert!(gw.state().recorder.flush(Duration::from_secs(20)));
+        assert!(gw.state().recorder.store_available());
+        assert_eq!(send().await.unwrap().status(), StatusCode::OK, "{mode}");
+        // Nothing was lost: what the store refused is in the spill files.
+        let spilled = gw.state().recorder.stats().spilled;
+        assert!(spilled >= 2, "{spilled}");
+    }
+}

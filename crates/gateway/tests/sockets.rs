@@ -310,3 +310,45 @@ async fn an_edited_policy_file_applies_without_a_restart() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     run.stop().await;
 }
+
+/// Sends raw bytes on a fresh connection and returns what came back.
+async fn raw(addr: SocketAddr, bytes: Vec<u8>) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before reading everything; a failed write is fine.
+    let _ = s.write_all(&bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abusive_headers_are_refused_and_the_gateway_keeps_serving() {
+    let run = start(MockConfig::default()).await;
+    // One enormous header.
+    let huge = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-junk: {}\r\ncontent-length: 2\r\n\r\n{{}}",
+        "a".repeat(1 << 20)
+    );
+    let text = raw(run.api, huge.into_bytes()).await;
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    // Too many headers.
+    let mut many = String::from("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..500 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("content-length: 2\r\n\r\n{}");
+    let text = raw(run.api, many.into_bytes()).await;
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    // A duplicated content length that disagrees.
+    let text = raw(
+        run.api,
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 5\r\n\r\n{}".to_vec(),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    // Still serving.
+    let ok = json!({"model": "mock-plain", "messages": [{"role": "user", "content": "hi"}]});
+    let (_, text) = raw_post(run.api, "/v1/chat/completions", &ok, "HTTP").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    run.stop().await;
+}

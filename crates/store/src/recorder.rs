@@ -9,7 +9,7 @@
 //! store's API is blocking, and a plain thread keeps that away from the gateway's executor.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -133,6 +133,8 @@ struct Counters {
     dropped: AtomicU64,
     write_errors: AtomicU64,
     queue_len: AtomicU64,
+    /// Whether the latest write attempt failed (the store is unavailable now).
+    failing: AtomicBool,
 }
 
 /// State shared by the callers and the writer thread.
@@ -262,6 +264,13 @@ impl Recorder {
                 Some(msg)
             }
         }
+    }
+
+    /// Whether the store took the latest write (true before any write). False while it is
+    /// failing: records then go to spill files, and a gateway configured to fail closed
+    /// refuses requests until the store is back.
+    pub fn store_available(&self) -> bool {
+        !self.shared.counters.failing.load(Ordering::Relaxed)
     }
 
     /// Counters so far.
@@ -470,12 +479,14 @@ impl Writer {
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("store panicked".to_owned())));
             match result {
                 Ok(report) => {
+                    c.failing.store(false, Ordering::Relaxed);
                     c.written.fetch_add(report.new, Ordering::Relaxed);
                     c.duplicates.fetch_add(report.duplicates, Ordering::Relaxed);
                     batch.clear();
                     return;
                 }
                 Err(error) => {
+                    c.failing.store(true, Ordering::Relaxed);
                     c.write_errors.fetch_add(1, Ordering::Relaxed);
                     let last = attempt == self.options.retries;
                     tracing::warn!(

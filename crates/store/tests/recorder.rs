@@ -523,3 +523,26 @@ proptest! {
         prop_assert_eq!(report.imported + report.duplicates + report.bad_lines, report.lines);
     }
 }
+
+#[test]
+fn store_available_follows_the_latest_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every attempt of the first batch fails (1 try + 1 retry); the next batch succeeds.
+    let store = Double::failing(2);
+    let opts = RecorderOptions {
+        retries: 1,
+        batch_size: 1,
+        ..options(dir.path())
+    };
+    let recorder = Recorder::spawn(store, opts).unwrap();
+    assert!(recorder.store_available());
+    let xs = exchanges(2);
+    recorder.record_exchange(xs[0].clone());
+    assert!(recorder.flush(Duration::from_secs(10)));
+    assert!(!recorder.store_available());
+    recorder.record_exchange(xs[1].clone());
+    assert!(recorder.flush(Duration::from_secs(10)));
+    assert!(recorder.store_available());
+    let stats = recorder.shutdown();
+    assert_eq!((stats.written, stats.spilled), (1, 1));
+}
