@@ -35,6 +35,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use http::StatusCode;
 use moat_dialect::{Endpoint, Sealer};
@@ -417,6 +418,13 @@ impl Gateway {
         let admin_app = self.admin_router().into_make_service();
         let mut rx_api = rx.clone();
         let mut rx_admin = rx.clone();
+        // Nagle's algorithm would hold each streamed chunk until the client's delayed ACK.
+        let api = api.tap_io(|t| {
+            let _ = t.set_nodelay(true);
+        });
+        let admin = admin.tap_io(|t| {
+            let _ = t.set_nodelay(true);
+        });
         let api_srv = axum::serve(api, api_app).with_graceful_shutdown(async move {
             let _ = rx_api.wait_for(|v| *v).await;
         });

@@ -1,6 +1,6 @@
 //! The gateway on real sockets: a raw HTTP client through `moat serve`'s listener to the mock
 //! upstream (streaming chunk by chunk, graceful shutdown flushing the store), and the official
-//! `openai` Python SDK against it when `MOAT_SDK_PYTHON` names a Python that has it (`.ci/run`
+//! `openai` and `anthropic` Python SDKs against it when `MOAT_SDK_PYTHON` names a Python that has them (`.ci/run`
 //! installs it in a venv and sets the variable; without it that test says so and passes).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -180,31 +180,47 @@ async fn streams_flow_chunk_by_chunk_and_shutdown_flushes_the_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_openai_sdk_works_through_the_gateway() {
+async fn official_sdks_work_through_the_gateway() {
     let Some(python) = std::env::var_os("MOAT_SDK_PYTHON") else {
         eprintln!("skipped: set MOAT_SDK_PYTHON to a Python with the openai SDK (.ci/run does)");
         return;
     };
     let run = start(MockConfig::default()).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_sdk.py");
     let api = run.api;
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .env("MOAT_BASE_URL", format!("http://{api}/v1"))
-            .env("MOAT_KEY", KEY)
-            .env("MOAT_KEY_THROTTLED", KEY_THROTTLED)
-            .env("NO_PROXY", "*")
-            .output()
+    let run_script = |name: &'static str| {
+        let python = python.clone();
+        async move {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/sdk")
+                .join(name);
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(python)
+                    .arg(script)
+                    .env("MOAT_BASE_URL", format!("http://{api}/v1"))
+                    .env("MOAT_KEY", KEY)
+                    .env("MOAT_KEY_THROTTLED", KEY_THROTTLED)
+                    .env("NO_PROXY", "*")
+                    .output()
+                    .unwrap()
+            })
+            .await
             .unwrap()
-    })
-    .await
-    .unwrap();
+        }
+    };
+    let out = run_script("openai_sdk.py").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "SDK checks failed:\n{stdout}\n{stderr}"
+    );
+    eprintln!("{stdout}");
+    let out = run_script("anthropic_sdk.py").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "Anthropic SDK checks failed:\n{stdout}\n{stderr}"
     );
     eprintln!("{stdout}");
     let (store, mock, _dir) = run.stop().await;
@@ -240,6 +256,18 @@ async fn official_openai_sdk_works_through_the_gateway() {
     assert!(!responses_follow_up.to_string().contains("moatr1."));
     // Blocked and throttled requests never reached upstream, but every exchange was recorded.
     assert!(!reqs.iter().any(|r| r["body"]["model"] == "forbidden-model"));
+    let messages_follow_up = reqs
+        .iter()
+        .find(|r| {
+            r["path"] == "/v1/messages"
+                && r["body"]["messages"]
+                    .as_array()
+                    .is_some_and(|m| m.len() == 3)
+        })
+        .expect("the Anthropic follow-up reached upstream");
+    let block = &messages_follow_up["body"]["messages"][1]["content"][0];
+    assert_eq!(block["type"], "thinking", "{block}");
+    assert_eq!(block["signature"], moat_testkit::text::SIGNATURE);
     let xs = store
         .exchanges(&ExchangeQuery {
             limit: 1000,

@@ -43,6 +43,7 @@ mod server;
 mod sse;
 pub mod text;
 
+use axum::serve::ListenerExt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -140,6 +141,10 @@ pub fn router_with_log(cfg: MockConfig) -> (axum::Router, RequestLog) {
 
 /// Serves the mock on `listener` until the server fails; it runs forever otherwise.
 pub async fn serve(listener: TcpListener, cfg: MockConfig) -> Result<(), MockError> {
+    // Without TCP_NODELAY each streamed event waits for the client's delayed ACK.
+    let listener = listener.tap_io(|t| {
+        let _ = t.set_nodelay(true);
+    });
     axum::serve(listener, router(cfg))
         .await
         .map_err(|source| MockError::Serve { source })
@@ -163,6 +168,9 @@ pub async fn start(cfg: MockConfig) -> Result<MockServer, MockError> {
     let task = tokio::spawn(async move {
         // The serve future only ends once shut down, and the task is aborted right after, so its
         // result has nobody to report to.
+        let listener = listener.tap_io(|t| {
+            let _ = t.set_nodelay(true);
+        });
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
