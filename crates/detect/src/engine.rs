@@ -57,8 +57,8 @@ pub struct AccountStatus {
     pub campaign: Option<String>,
     /// The campaign's score (0 without a campaign).
     pub campaign_score: f64,
-    /// Stable reason names.
-    pub reasons: Vec<String>,
+    /// Why (its names are the stable reason names).
+    pub reasons: crate::Reasons,
 }
 
 /// Counters for the summary line.
@@ -463,7 +463,7 @@ impl Engine {
             flagged_at: a.flagged_at.map(Timestamp::from_millis),
             campaign: campaign.map(|(c, _)| campaign_name(c)),
             campaign_score: campaign.map_or(0.0, |(_, c)| round3(c.score)),
-            reasons: reasons.names(),
+            reasons,
         })
     }
 

@@ -184,7 +184,7 @@ fn standing_json(id: &str, s: &crate::live::Standing) -> serde_json::Value {
         "flagged": s.flagged,
         "flagged_at": s.flagged_at,
         "campaign_id": s.campaign.as_deref(),
-        "reasons": &*s.reasons,
+        "reasons": s.reasons.names(),
     })
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use moat_detect::{Config as EngineConfig, Engine, Features};
+use moat_detect::{Config as EngineConfig, Engine, Features, Reasons};
 use moat_types::{Account, Detection, Signal, Timestamp};
 
 /// One account's standing as the policy sees it.
@@ -30,8 +30,8 @@ pub struct Standing {
     pub flagged_at: Option<Timestamp>,
     /// Its campaign.
     pub campaign: Option<Arc<str>>,
-    /// Reason names.
-    pub reasons: Arc<[String]>,
+    /// Why (one bit per reason: a few bytes per account, for a map of every account).
+    pub reasons: Reasons,
 }
 
 /// A campaign as the admin API and the policy see it.
@@ -229,7 +229,7 @@ fn handle(engine: &mut Engine, msg: Msg, published: &Published) {
                         flagged: s.flagged,
                         flagged_at: s.flagged_at,
                         campaign: s.campaign.map(Arc::from),
-                        reasons: s.reasons.into(),
+                        reasons: s.reasons,
                     },
                 );
             }
@@ -254,7 +254,7 @@ fn publish_all(engine: &Engine, published: &Published) {
                         flagged: a.flagged,
                         flagged_at: a.flagged_at,
                         campaign: a.campaign_id.map(Arc::from),
-                        reasons: a.reasons.into(),
+                        reasons: Reasons::from_names(a.reasons.iter().map(String::as_str)),
                     },
                 );
             }

@@ -42,7 +42,8 @@ struct Admitted {
     body: Bytes,
     headers: HeaderMap,
     path_and_query: String,
-    decision: DecisionRecord,
+    /// The policy's decision, when it is worth a record of its own (see [`worth_recording`]).
+    decision: Option<DecisionRecord>,
     started: Instant,
     /// Time spent in the gateway before the upstream call.
     before: Duration,
@@ -195,7 +196,7 @@ async fn admit(
     let side = st.accounts.get(&caller.account);
     let reasons: Vec<&str> = standing
         .as_ref()
-        .map(|s| s.reasons.iter().map(String::as_str).collect())
+        .map(|s| s.reasons.iter().map(moat_detect::Reason::as_str).collect())
         .unwrap_or_default();
     let attrs: Vec<(&str, &str)> = caller
         .attrs
@@ -245,12 +246,14 @@ async fn admit(
         attrs: &attrs,
         intel: moat_policy::IntelFacts::default(),
     });
-    let record = decision_record(
-        &decision,
-        &exchange,
-        standing.as_ref().map_or(0.0, |s| s.risk),
-        campaign.map(|c| c.campaign_id.clone()),
-    );
+    let record = worth_recording(&decision).then(|| {
+        decision_record(
+            &decision,
+            &exchange,
+            standing.as_ref().map_or(0.0, |s| s.risk),
+            campaign.map(|c| c.campaign_id.clone()),
+        )
+    });
     count_actions(st, &decision);
 
     let mut admitted = Admitted {
@@ -341,7 +344,16 @@ fn refuse(st: &AppState, a: &Admitted, e: &GatewayError) {
         ..Answer::default()
     });
     st.recorder.record_exchange(x);
-    st.recorder.record_decision(a.decision.clone());
+    if let Some(d) = &a.decision {
+        st.recorder.record_decision(d.clone());
+    }
+}
+
+/// Whether a decision says more than its exchange does: a rule matched (enforced or shadow)
+/// or the default action is not a plain allow. A request no rule touched is the exchange
+/// alone, which halves what the store writes for ordinary traffic.
+fn worth_recording(d: &Decision<'_>) -> bool {
+    d.rule.is_some() || !d.shadowed.is_empty() || d.actions.kind() != "allow"
 }
 
 fn decision_record(
@@ -624,7 +636,9 @@ fn record(st: &AppState, a: Admitted, answer: Answer) {
     let mut x = a.exchange;
     x.response = Some(answer);
     st.recorder.record_exchange(x);
-    st.recorder.record_decision(a.decision);
+    if let Some(d) = a.decision {
+        st.recorder.record_decision(d);
+    }
 }
 
 /// Largest single server-sent event accepted from upstream.
