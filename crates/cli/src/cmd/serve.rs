@@ -79,6 +79,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(!key.is_empty(), "no key on stdin");
         return super::print(&format!("{}\n", moat_gateway::identity::hash_key(key)));
     }
+    // The allocator backs its arenas with transparent huge pages where the kernel allows it,
+    // which suits a batch job like `moat analyze` but makes a server's resident memory grow
+    // by 2 MiB steps (measured: 40 MiB at start with them, 22 MiB without). A gateway holds
+    // small per-account state for a long time: ordinary pages.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::warn!(error = %e, "could not turn transparent huge pages off");
+    }
     let path = args.config.context("--config is required")?;
     let mut cfg = load(&path)?;
     if let Some(a) = args.listen {
