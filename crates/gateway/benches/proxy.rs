@@ -46,13 +46,12 @@
 //! charged against (at a limit it never reaches), API-key identity with four keys, the SQLite
 //! store, one worker thread, no overhead header.
 //!
-//! Latest result (AMD EPYC, 2 cores, 2026-12-02, `MOAT_BENCH_MOCK=nodelay`, nginx and LiteLLM;
-//! load average about 2 from other builds during the run, so every p99 is noisy): added
-//! latency at concurrency 1, p50/p99: moat +0.177/+3.45 ms, nginx +0.125/+3.20 ms, LiteLLM
-//! +11.6/+21.7 ms; open-loop p99 <= 1 ms: direct 3k/s, moat and nginx at no step; CPU per
-//! request: moat 136 µs, nginx 64 µs; streaming added TTFT p50/p99: moat +38.9/+40.8 ms (the
-//! gateway's listener leaves Nagle's algorithm on), nginx +0.20/+1.72 ms, 0 chunks lost; RSS
-//! after 100k accounts: 105 MiB (peak 110 MiB).
+//! Latest result (AMD EPYC VM, 2 cores, 2026-12-02 15:45 UTC, nginx 1.22.1 and LiteLLM 1.106.2,
+//! load average 3.1 at the start; BENCHMARKS.md has this run beside two others): added latency
+//! at concurrency 1, p50/p99: moat +0.255/+1.472 ms, nginx +0.200/+0.894 ms, LiteLLM
+//! +17.05/+22.96 ms; open-loop p99 <= 1 ms: direct 1k/s, moat and nginx at no step; CPU per
+//! request: moat 150.6 µs, nginx 81.9 µs; streaming added TTFT p50/p99: moat +0.340/+0.441 ms,
+//! nginx +0.226/+0.297 ms, 0 chunks lost; RSS after 100k accounts: 89.3 MiB (peak 93.1 MiB).
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
