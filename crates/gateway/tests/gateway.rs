@@ -960,31 +960,65 @@ async fn summarized_reasoning_shows_the_summarizers_answer_and_falls_back_when_i
         mock.origin()
     );
     let h = harness(Some(SUMMARIZE), &extra).await;
-    let (status, _, body) = call(&h, post("/v1/chat/completions", KEY, &chat("mock-reasoning-content", false))).await;
+    let (status, _, body) = call(
+        &h,
+        post(
+            "/v1/chat/completions",
+            KEY,
+            &chat("mock-reasoning-content", false),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!body.contains("Let me think step by step"), "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     let msg = &v["choices"][0]["message"];
-    assert_eq!(msg["reasoning_content"], moat_testkit::text::expected_content(2, 8), "{msg}");
+    assert_eq!(
+        msg["reasoning_content"],
+        moat_testkit::text::expected_content(2, 8),
+        "{msg}"
+    );
     assert!(msg.to_string().contains("moatr1."), "{msg}");
     // The summarizer was asked with the reasoning itself.
     let asked = mock.requests();
-    assert!(asked[0]["body"].to_string().contains("Let me think step by step"));
+    assert!(asked[0]["body"]
+        .to_string()
+        .contains("Let me think step by step"));
     // Streams wait for the summary where the reasoning ended, then go on.
-    let (status, _, text) = call(&h, post("/v1/chat/completions", KEY, &chat("mock-reasoning-content", true))).await;
+    let (status, _, text) = call(
+        &h,
+        post(
+            "/v1/chat/completions",
+            KEY,
+            &chat("mock-reasoning-content", true),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(!text.contains("Let me think step by step"), "{text}");
-    assert!(text.contains(&moat_testkit::text::expected_content(2, 8)), "{text}");
+    assert!(
+        text.contains(&moat_testkit::text::expected_content(2, 8)),
+        "{text}"
+    );
     assert_eq!(parse_sse(&text).last().unwrap().data, "[DONE]");
     // A summarizer that is down: the rule's fallback (withhold) applies.
-    let dead = format!(
-        "[reasoning]\nsummarizer_url = \"http://127.0.0.1:9\"\nsummarizer_model = \"m\"\nsummarizer_timeout_ms = 500\n"
-    );
-    let h = harness(Some(SUMMARIZE), &dead).await;
-    let (status, _, body) = call(&h, post("/v1/chat/completions", KEY, &chat("mock-reasoning-content", false))).await;
+    let dead = "[reasoning]\nsummarizer_url = \"http://127.0.0.1:9\"\nsummarizer_model = \"m\"\nsummarizer_timeout_ms = 500\n";
+    let h = harness(Some(SUMMARIZE), dead).await;
+    let (status, _, body) = call(
+        &h,
+        post(
+            "/v1/chat/completions",
+            KEY,
+            &chat("mock-reasoning-content", false),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!body.contains("Let me think step by step"), "{body}");
     assert!(body.contains("moatr1."), "{body}");
     let metrics = h.gw.state().metrics.render();
-    assert!(metrics.contains("moat_summary_fallbacks_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("moat_summary_fallbacks_total 1"),
+        "{metrics}"
+    );
 }
