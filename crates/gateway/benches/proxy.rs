@@ -46,12 +46,13 @@
 //! charged against (at a limit it never reaches), API-key identity with four keys, the SQLite
 //! store, one worker thread, no overhead header.
 //!
-//! Latest result (AMD EPYC VM, 2 cores, 2026-12-02 15:45 UTC, nginx 1.22.1 and LiteLLM 1.106.2,
-//! load average 3.1 at the start; BENCHMARKS.md has this run beside two others): added latency
-//! at concurrency 1, p50/p99: moat +0.255/+1.472 ms, nginx +0.200/+0.894 ms, LiteLLM
-//! +17.05/+22.96 ms; open-loop p99 <= 1 ms: direct 1k/s, moat and nginx at no step; CPU per
-//! request: moat 150.6 µs, nginx 81.9 µs; streaming added TTFT p50/p99: moat +0.340/+0.441 ms,
-//! nginx +0.226/+0.297 ms, 0 chunks lost; RSS after 100k accounts: 89.3 MiB (peak 93.1 MiB).
+//! Latest result (AMD EPYC VM, 2 cores, 2026-12-02 16:22 UTC, nginx 1.22.1 and LiteLLM 1.106.2,
+//! load average 1.6 at the start; BENCHMARKS.md has this run beside three others): added
+//! latency at concurrency 1, p50/p99: moat +0.190/+0.824 ms, nginx +0.143/+0.210 ms, LiteLLM
+//! +10.58/+16.03 ms; open-loop p99 <= 1 ms: direct 10k/s, nginx 3k/s, moat at no step (1.015 ms
+//! at 1k/s); CPU per request: moat 114.1 µs, nginx 70.0 µs; streaming added TTFT p50/p99: moat
+//! +0.347/+0.382 ms, nginx +0.207/+0.181 ms, 0 chunks lost; RSS after 100k accounts: 88.8 MiB
+//! (peak 96.1 MiB).
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
