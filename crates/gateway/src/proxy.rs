@@ -89,7 +89,10 @@ pub async fn handle(
     st.metrics.in_flight.inc();
     let resp = match admit(&st, endpoint, shape, req, started).await {
         Ok(admitted) => forward(&st, admitted).await,
-        Err(e) => e.shaped(shape).into_response(),
+        Err(e) => {
+            log_refusal(endpoint, &e);
+            e.shaped(shape).into_response()
+        }
     };
     st.metrics.in_flight.dec();
     st.metrics
@@ -100,6 +103,23 @@ pub async fn handle(
         })
         .inc();
     resp
+}
+
+/// Logs a request that went no further, once, where it becomes a response. Client mistakes
+/// and policy refusals are routine (and an abusive client could flood a log at warn level),
+/// so they are debug; the gateway's own failures are warnings. Messages name fields and
+/// codes, never prompt text or keys.
+fn log_refusal(endpoint: Endpoint, e: &GatewayError) {
+    let path = endpoint.path();
+    let status = e.status.as_u16();
+    match e.fault {
+        crate::error::Fault::Internal | crate::error::Fault::Upstream => {
+            tracing::warn!(endpoint = path, status, code = e.code, error = %e.message, "request failed");
+        }
+        crate::error::Fault::Client | crate::error::Fault::Policy => {
+            tracing::debug!(endpoint = path, status, code = e.code, error = %e.message, "request refused");
+        }
+    }
 }
 
 /// Reads, identifies, scores and decides; `Err` is the answer when the request goes no
@@ -459,6 +479,12 @@ async fn forward(st: &Arc<AppState>, a: Admitted) -> Response {
                 .upstream_errors
                 .get_or_create(&ErrorLabels { kind: f.kind() })
                 .inc();
+            tracing::warn!(
+                endpoint = a.endpoint.path(),
+                request_id = a.exchange.request_id.as_deref().unwrap_or(""),
+                kind = f.kind(),
+                "upstream unavailable"
+            );
             let status = if f == crate::upstream::UpstreamFailure::Timeout {
                 StatusCode::GATEWAY_TIMEOUT
             } else {
@@ -819,6 +845,15 @@ impl Passing {
     }
 
     fn count_error(&self, kind: &'static str) {
+        tracing::warn!(
+            request_id = self
+                .a
+                .as_ref()
+                .and_then(|a| a.exchange.request_id.as_deref())
+                .unwrap_or(""),
+            kind,
+            "upstream stream failed; the client's stream was closed cleanly"
+        );
         self.st
             .metrics
             .upstream_errors
