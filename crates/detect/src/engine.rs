@@ -444,78 +444,85 @@ impl Engine {
     /// ended here. `None` for an account never seen.
     pub fn account_status(&self, id: &str) -> Option<AccountStatus> {
         let &idx = self.ids.get(id)?;
-        let a = self.accounts.get(idx as usize)?;
+        self.accounts.get(idx as usize).map(|a| self.status_of(a))
+    }
+
+    /// Every account seen, with its standing now, in the order the engine first saw them.
+    pub fn account_statuses(&self) -> impl Iterator<Item = (&str, AccountStatus)> + '_ {
+        self.accounts.iter().map(|a| (&*a.id, self.status_of(a)))
+    }
+
+    /// One account's standing: what its detection line says.
+    fn status_of(&self, a: &AccountState) -> AccountStatus {
         let (score, own) = a.assess(&self.cfg);
-        let campaign = a
-            .member_of
-            .and_then(|c| self.campaigns.get(&c).map(|s| (c, s)));
-        let campaign_score = campaign.map_or(0.0, |(_, c)| c.score);
         let flagged = a.flagged_at.is_some();
+        let campaign_score = a
+            .member_of
+            .and_then(|c| self.campaigns.get(&c))
+            .map_or(0.0, |c| c.score);
         let risk = if flagged {
             score.max(campaign_score).max(0.5)
         } else {
             score.min(0.49)
         };
-        let reasons = if flagged { a.reasons.union(own) } else { own };
-        Some(AccountStatus {
+        AccountStatus {
             risk: round3(risk),
             flagged,
             flagged_at: a.flagged_at.map(Timestamp::from_millis),
-            campaign: campaign.map(|(c, _)| campaign_name(c)),
-            campaign_score: campaign.map_or(0.0, |(_, c)| round3(c.score)),
-            reasons,
-        })
+            campaign: a.member_of.map(campaign_name),
+            campaign_score: round3(campaign_score),
+            // Why it was flagged, and what it showed afterwards.
+            reasons: if flagged { a.reasons.union(own) } else { own },
+        }
     }
 
-    /// The detections so far, as [`Engine::finish`] would write them now, without ending the
-    /// stream (the gateway's admin API and its periodic snapshots).
-    pub fn detections(&self) -> Vec<Detection> {
+    /// The campaign lines so far: members sorted, campaigns by number, those merged into an
+    /// older campaign left out.
+    pub fn campaign_detections(&self) -> Vec<CampaignDetection> {
         let mut members: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-        let mut lines: Vec<(String, Detection)> = Vec::with_capacity(self.accounts.len());
         for a in &self.accounts {
-            let (score, own) = a.assess(&self.cfg);
-            let flagged = a.flagged_at.is_some();
-            let campaign_score = a
-                .member_of
-                .and_then(|c| self.campaigns.get(&c))
-                .map_or(0.0, |c| c.score);
-            let risk = if flagged {
-                score.max(campaign_score).max(0.5)
-            } else {
-                score.min(0.49)
-            };
             if let Some(c) = a.member_of {
                 members.entry(c).or_default().push(a.id.to_string());
             }
-            // Why it was flagged, and what it showed afterwards.
-            let reasons = if flagged { a.reasons.union(own) } else { own };
-            lines.push((
-                a.id.to_string(),
-                Detection::Account(AccountDetection {
-                    account_id: a.id.to_string(),
-                    risk: round3(risk),
-                    flagged,
-                    flagged_at: a.flagged_at.map(Timestamp::from_millis),
-                    campaign_id: a.member_of.map(campaign_name),
-                    reasons: reasons.names(),
-                }),
-            ));
         }
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<Detection> = lines.into_iter().map(|(_, d)| d).collect();
+        let mut out = Vec::with_capacity(members.len());
         for (number, c) in &self.campaigns {
             let Some(mut accounts) = members.remove(number) else {
                 continue; // merged into an older campaign
             };
             accounts.sort();
-            out.push(Detection::Campaign(CampaignDetection {
+            out.push(CampaignDetection {
                 campaign_id: campaign_name(c.number),
                 accounts,
                 score: round3(c.score),
                 first_detected_at: Some(Timestamp::from_millis(c.first_detected_at)),
                 signals: c.signals.clone(),
-            }));
+            });
         }
+        out
+    }
+
+    /// The detections so far, as [`Engine::finish`] would write them now, without ending the
+    /// stream (the gateway's admin API and its periodic snapshots).
+    pub fn detections(&self) -> Vec<Detection> {
+        let mut lines: Vec<AccountDetection> = self
+            .account_statuses()
+            .map(|(id, s)| AccountDetection {
+                account_id: id.to_owned(),
+                risk: s.risk,
+                flagged: s.flagged,
+                flagged_at: s.flagged_at,
+                campaign_id: s.campaign,
+                reasons: s.reasons.names(),
+            })
+            .collect();
+        lines.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        let mut out: Vec<Detection> = lines.into_iter().map(Detection::Account).collect();
+        out.extend(
+            self.campaign_detections()
+                .into_iter()
+                .map(Detection::Campaign),
+        );
         out
     }
 }

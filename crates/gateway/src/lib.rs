@@ -45,7 +45,6 @@ pub use config::Config;
 pub use error::{ConfigError, GatewayError};
 pub use state::AppState;
 
-use crate::config::FailMode;
 use crate::identity::Resolver;
 use crate::live::LiveEngine;
 use crate::metrics::{Collect, Metrics};
@@ -522,9 +521,4 @@ async fn not_found(req: http::Request<Body>) -> Response {
         ),
     )
     .into_response()
-}
-
-/// The fail mode, for callers that wire their own listeners.
-pub fn fails_open(cfg: &Config) -> bool {
-    cfg.failure.mode == FailMode::Open
 }

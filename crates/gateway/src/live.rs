@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use moat_detect::{Config as EngineConfig, Engine, Features, Reasons};
+use moat_detect::{AccountStatus, Config as EngineConfig, Engine, Features, Reasons};
 use moat_types::{Account, Detection, Signal, Timestamp};
 
 /// One account's standing as the policy sees it.
@@ -222,16 +222,7 @@ fn handle(engine: &mut Engine, msg: Msg, published: &Published) {
                 published.passes.fetch_add(1, Ordering::Relaxed);
                 publish_all(engine, published);
             } else if let Some(s) = engine.account_status(&account) {
-                published.standings.insert(
-                    account,
-                    Standing {
-                        risk: s.risk,
-                        flagged: s.flagged,
-                        flagged_at: s.flagged_at,
-                        campaign: s.campaign.map(Arc::from),
-                        reasons: s.reasons,
-                    },
-                );
+                published.standings.insert(account, standing(s));
             }
         }
         Msg::Account(a) => engine.add_account(&a),
@@ -243,34 +234,32 @@ fn handle(engine: &mut Engine, msg: Msg, published: &Published) {
 
 /// After a discovery pass every standing and campaign may have changed: publish them all.
 fn publish_all(engine: &Engine, published: &Published) {
-    let mut campaigns = HashMap::new();
-    for d in engine.detections() {
-        match d {
-            Detection::Account(a) => {
-                published.standings.insert(
-                    a.account_id.into_boxed_str(),
-                    Standing {
-                        risk: a.risk,
-                        flagged: a.flagged,
-                        flagged_at: a.flagged_at,
-                        campaign: a.campaign_id.map(Arc::from),
-                        reasons: Reasons::from_names(a.reasons.iter().map(String::as_str)),
-                    },
-                );
-            }
-            Detection::Campaign(c) => {
-                campaigns.insert(
-                    c.campaign_id.clone(),
-                    CampaignView {
-                        campaign_id: c.campaign_id,
-                        score: c.score,
-                        accounts: c.accounts,
-                        first_detected_at: c.first_detected_at,
-                        signals: c.signals,
-                    },
-                );
-            }
-        }
+    for (id, s) in engine.account_statuses() {
+        published.standings.insert(id.into(), standing(s));
     }
+    let campaigns = engine
+        .campaign_detections()
+        .into_iter()
+        .map(|c| {
+            let view = CampaignView {
+                campaign_id: c.campaign_id.clone(),
+                score: c.score,
+                accounts: c.accounts,
+                first_detected_at: c.first_detected_at,
+                signals: c.signals,
+            };
+            (c.campaign_id, view)
+        })
+        .collect();
     published.campaigns.store(Arc::new(campaigns));
+}
+
+fn standing(s: AccountStatus) -> Standing {
+    Standing {
+        risk: s.risk,
+        flagged: s.flagged,
+        flagged_at: s.flagged_at,
+        campaign: s.campaign.map(Arc::from),
+        reasons: s.reasons,
+    }
 }

@@ -563,16 +563,13 @@ async fn whole(
                     Ok(report) if report.withheld > 0 => {
                         st.metrics.reasoning_withheld.inc();
                         out = Bytes::from(v.to_string());
-                        if let Mode::Summarize(summary) = &mode {
-                            if report.summarized {
-                                facts.summary = Some(summary.clone());
-                                facts.disposition = moat_dialect::ReasoningDisposition::Summarized;
-                            } else {
-                                facts.disposition = moat_dialect::ReasoningDisposition::Withheld;
+                        facts.disposition = match mode {
+                            Mode::Summarize(summary) if report.summarized => {
+                                facts.summary = Some(summary);
+                                moat_dialect::ReasoningDisposition::Summarized
                             }
-                        } else {
-                            facts.disposition = moat_dialect::ReasoningDisposition::Withheld;
-                        }
+                            _ => moat_dialect::ReasoningDisposition::Withheld,
+                        };
                     }
                     Ok(_) => {}
                     Err(_) => {
@@ -612,17 +609,17 @@ async fn whole_mode(st: &AppState, r: Reasoning, reasoning: &str) -> Mode {
             };
             match summary {
                 Some(text) => Mode::Summarize(text),
-                None => {
-                    st.metrics.summary_fallbacks.inc();
-                    if fallback_withhold {
-                        Mode::Withhold
-                    } else {
-                        Mode::Pass
-                    }
-                }
+                None if summary_failed(st, fallback_withhold) => Mode::Withhold,
+                None => Mode::Pass,
             }
         }
     }
+}
+
+/// Counts a summary that could not be had and says whether the rule's fallback withholds.
+fn summary_failed(st: &AppState, fallback_withhold: bool) -> bool {
+    st.metrics.summary_fallbacks.inc();
+    fallback_withhold
 }
 
 /// The record's response part; texts only when the operator records them.
@@ -679,21 +676,19 @@ fn stream(
     body: hyper::body::Incoming,
     back: Instant,
 ) -> Response {
-    let (mode, fallback_withhold) = match a.reasoning {
-        Reasoning::Pass => (StreamMode::Pass, true),
-        Reasoning::Withhold => (StreamMode::Withhold, true),
+    let mode = match a.reasoning {
+        Reasoning::Pass => StreamMode::Pass,
+        Reasoning::Withhold => StreamMode::Withhold,
         // Without a summarizer there is nothing to wait for: the fallback applies at once.
         Reasoning::Summarize { fallback_withhold } if st.summarizer.is_none() => {
-            st.metrics.summary_fallbacks.inc();
-            if fallback_withhold {
-                (StreamMode::Withhold, true)
+            if summary_failed(st, fallback_withhold) {
+                StreamMode::Withhold
             } else {
-                (StreamMode::Pass, false)
+                StreamMode::Pass
             }
         }
-        Reasoning::Summarize { fallback_withhold } => (StreamMode::Summarize, fallback_withhold),
+        Reasoning::Summarize { .. } => StreamMode::Summarize,
     };
-    let _ = fallback_withhold;
     let filter = StreamFilter::new(
         a.endpoint,
         mode,

@@ -59,16 +59,6 @@ impl Rules {
         })
     }
 
-    /// A policy given as text (tests, `moat check-config`).
-    pub fn from_policy(policy: Policy) -> Rules {
-        Rules {
-            current: ArcSwap::from_pointee(policy),
-            file: None,
-            seen: Mutex::new(None),
-            last_error: Mutex::new(None),
-        }
-    }
-
     /// The rules in force.
     pub fn current(&self) -> Arc<Policy> {
         self.current.load_full()

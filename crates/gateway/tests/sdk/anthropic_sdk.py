@@ -8,20 +8,15 @@ the test on the Rust side checks the upstream received the original block with i
 
 import json
 import os
-import sys
 
 import anthropic
+
+from checks import check, run
 
 BASE = os.environ["MOAT_BASE_URL"].removesuffix("/v1")
 KEY = os.environ["MOAT_KEY"]
 REASONING = "Let me think step by step"
 client = anthropic.Anthropic(base_url=BASE, api_key=KEY, max_retries=0, timeout=20)
-results = {}
-
-
-def check(fn):
-    results[fn.__name__] = fn
-    return fn
 
 
 @check
@@ -69,18 +64,5 @@ def bad_key_is_an_authentication_error():
         raise AssertionError("no error")
 
 
-def main():
-    failed = 0
-    for name, fn in results.items():
-        try:
-            fn()
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - report every failing check
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-    print(f"anthropic {anthropic.__version__}: {len(results) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    run(f"anthropic {anthropic.__version__}")

@@ -11,9 +11,10 @@ MOAT_KEY_THROTTLED (a key whose account the policy throttles to one request a mi
 
 import json
 import os
-import sys
 
 import openai
+
+from checks import check, run
 from openai import OpenAI
 
 BASE = os.environ["MOAT_BASE_URL"]
@@ -23,12 +24,6 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 REASONING = "Let me think step by step"
 
 client = OpenAI(base_url=BASE, api_key=KEY, max_retries=0, timeout=20)
-results = {}
-
-
-def check(fn):
-    results[fn.__name__] = fn
-    return fn
 
 
 @check
@@ -168,18 +163,5 @@ def malformed_request_is_a_bad_request():
         raise AssertionError("no error")
 
 
-def main():
-    failed = 0
-    for name, fn in results.items():
-        try:
-            fn()
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - report every failing check
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-    print(f"openai {openai.__version__}: {len(results) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    run(f"openai {openai.__version__}")
