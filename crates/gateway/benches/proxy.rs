@@ -97,11 +97,17 @@ const TARGET_RSS_MIB: f64 = 100.0;
 /// How much of everything to do: the full run or the quick smoke test.
 struct Plan {
     quick: bool,
+    /// `MOAT_BENCH_STOP_AFTER=N`: end after measure N (1 or 2), for quick comparisons while
+    /// tuning; no summary is printed.
+    stop_after: Option<u32>,
     warmup: usize,
     rounds: usize,
     per_round: usize,
     steps: Vec<u32>,
     step_time: Duration,
+    /// Rounds per load step (interleaved across targets); a step's figures are the medians
+    /// over its rounds, so one stall of the virtual machine does not decide a step.
+    step_rounds: usize,
     max_conns: usize,
     stream_rounds: usize,
     streams_per_round: usize,
@@ -114,14 +120,19 @@ struct Plan {
 impl Plan {
     fn from_env() -> Plan {
         let quick = std::env::var("MOAT_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let stop_after = std::env::var("MOAT_BENCH_STOP_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok());
         if quick {
             Plan {
                 quick,
+                stop_after,
                 warmup: 20,
                 rounds: 2,
                 per_round: 100,
                 steps: vec![1_000, 3_000],
                 step_time: Duration::from_millis(700),
+                step_rounds: 1,
                 max_conns: 64,
                 stream_rounds: 2,
                 streams_per_round: 5,
@@ -133,11 +144,13 @@ impl Plan {
         } else {
             Plan {
                 quick,
+                stop_after,
                 warmup: 300,
                 rounds: 5,
                 per_round: 1_000,
                 steps: vec![1_000, 2_000, 3_000, 5_000, 7_000, 10_000],
-                step_time: Duration::from_secs(3),
+                step_time: Duration::from_secs(2),
+                step_rounds: 3,
                 max_conns: 128,
                 stream_rounds: 5,
                 streams_per_round: 20,
@@ -1094,6 +1107,29 @@ async fn open_loop(
 }
 
 /// The highest step with p99 <= 1 ms and no error (steps above a failing one do not count).
+/// One step's rounds as one result: counts summed, p50, p99 and CPU per request the medians,
+/// max the largest.
+fn combine_rounds(rounds: Vec<StepResult>) -> StepResult {
+    let med = |f: fn(&StepResult) -> f64| {
+        let v: Vec<f64> = rounds.iter().map(f).filter(|x| !x.is_nan()).collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            median(&v)
+        }
+    };
+    StepResult {
+        sent: rounds.iter().map(|r| r.sent).sum(),
+        ok: rounds.iter().map(|r| r.ok).sum(),
+        errors: rounds.iter().map(|r| r.errors).sum(),
+        p50: med(|r| r.p50),
+        p99: med(|r| r.p99),
+        max: rounds.iter().map(|r| r.max).fold(f64::NAN, f64::max),
+        cpu_us_per_req: med(|r| r.cpu_us_per_req),
+        last_error: rounds.iter().rev().find_map(|r| r.last_error.clone()),
+    }
+}
+
 fn max_good_rate(steps: &[(u32, Option<StepResult>)]) -> Option<u32> {
     let mut best = None;
     for (rate, r) in steps {
@@ -1303,6 +1339,9 @@ struct RssResult {
     rss: f64,
     hwm: f64,
     health: String,
+    /// Seconds from the last answer until the engine and the recorder had caught up (`None`:
+    /// not within two minutes).
+    catch_up: Option<f64>,
 }
 
 /// Sends one request from each of `plan.accounts` distinct account ids (closed loop,
@@ -1360,13 +1399,29 @@ async fn measure_accounts(
         let _ = w.await;
     }
     let secs = t0.elapsed().as_secs_f64();
-    // The engine and the recorder work off the request path: give them a moment to catch up
-    // so the reading includes every account's state.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let health = match get(admin, "/health").await {
-        Ok((_, b)) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => format!("unavailable: {e}"),
+    // The engine and the recorder work off the request path (the recorder on idle CPU time
+    // only): wait until both have caught up, queue and spill files included, so the reading
+    // includes every account's state and every record's trip through the store.
+    let caught_up = |h: &serde_json::Value| {
+        let n = |p: &str| h.pointer(p).and_then(serde_json::Value::as_u64);
+        n("/recorder/queued") == Some(0)
+            && n("/recorder/spilled") == n("/recorder/recovered")
+            && n("/engine/observed") >= Some(total as u64)
     };
+    let mut health = String::new();
+    let mut catch_up = None;
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        health = match get(admin, "/health").await {
+            Ok((_, b)) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!("unavailable: {e}"),
+        };
+        if serde_json::from_str(&health).is_ok_and(|h| caught_up(&h)) {
+            catch_up = Some(waited.elapsed().as_secs_f64());
+            break;
+        }
+    }
     let (rss, hwm) = rss_mib(moat.pid());
     RssResult {
         accounts: total,
@@ -1376,6 +1431,7 @@ async fn measure_accounts(
         rss,
         hwm,
         health,
+        catch_up,
     }
 }
 
@@ -1562,10 +1618,15 @@ async fn run() -> Res<()> {
         );
     }
 
+    if plan.stop_after == Some(1) {
+        println!("\nstopped after measure 1 (MOAT_BENCH_STOP_AFTER=1)");
+        return Ok(());
+    }
+
     // 2. Open-loop load steps.
     println!(
-        "\n## 2. open-loop load steps ({:?} per step, up to {} connections, latency from the scheduled send time)\n",
-        plan.step_time, plan.max_conns
+        "\n## 2. open-loop load steps ({} rounds x {:?} per step and target, interleaved; up to {} connections; latency from the scheduled send time; p50, p99 and CPU are medians over the rounds, max the largest)\n",
+        plan.step_rounds, plan.step_time, plan.max_conns
     );
     let mut ol_targets: Vec<(Target, Option<&Proc>)> =
         vec![(direct.clone(), None), (moat_t.clone(), Some(&moat))];
@@ -1590,18 +1651,27 @@ async fn run() -> Res<()> {
         ol_targets.iter().map(|_| Vec::new()).collect();
     let mut saturated = vec![false; ol_targets.len()];
     for &rate in &plan.steps {
-        for (i, (_, proc_)) in ol_targets.iter().enumerate() {
+        let mut rounds: Vec<Vec<StepResult>> = ol_targets.iter().map(|_| Vec::new()).collect();
+        for _ in 0..plan.step_rounds.max(1) {
+            for (i, (_, proc_)) in ol_targets.iter().enumerate() {
+                if saturated[i] {
+                    continue;
+                }
+                rounds[i].push(open_loop(&pools[i], rate, plan.step_time, *proc_).await);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        for (i, r) in rounds.into_iter().enumerate() {
             if saturated[i] {
                 steps[i].push((rate, None));
                 continue;
             }
-            let r = open_loop(&pools[i], rate, plan.step_time, *proc_).await;
+            let r = combine_rounds(r);
             // Far past its limit a target only queues; the remaining steps would tell nothing.
             if r.errors * 20 > r.sent || r.p99 > 200.0 {
                 saturated[i] = true;
             }
             steps[i].push((rate, Some(r)));
-            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
     println!("| target  | rate/s | sent   | ok     | errors | p50 ms | p99 ms | max ms  | proxy CPU µs/req |");
@@ -1679,6 +1749,11 @@ async fn run() -> Res<()> {
     let (moat_rss_load, moat_hwm_load) = rss_mib(moat.pid());
     println!("moat RSS after the load steps: {moat_rss_load:.1} MiB (peak {moat_hwm_load:.1} MiB)");
 
+    if plan.stop_after == Some(2) {
+        println!("\nstopped after measure 2 (MOAT_BENCH_STOP_AFTER=2)");
+        return Ok(());
+    }
+
     // 3. Streaming.
     println!(
         "\n## 3. streaming ({} content chunks at {} ms intervals; {} rounds x {} streams per target, interleaved)\n",
@@ -1743,7 +1818,14 @@ async fn run() -> Res<()> {
         rss.accounts as f64 / rss.secs.max(1e-9),
         rss.errors
     );
-    println!("moat health after the run: {}", rss.health.trim());
+    println!(
+        "engine and recorder caught up (queue empty, every spilled record back in the store) {}",
+        rss.catch_up.map_or_else(
+            || "NOT within 120 s".to_owned(),
+            |s| format!("{s:.1} s after the last answer")
+        )
+    );
+    println!("moat health after catching up: {}", rss.health.trim());
     println!(
         "moat VmRSS {:.1} MiB (at start {:.1} MiB), VmHWM {:.1} MiB (target < {TARGET_RSS_MIB} MiB): {}",
         rss.rss,

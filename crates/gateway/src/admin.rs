@@ -90,6 +90,7 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
             "queued": rec.queue_len,
             "written": rec.written,
             "spilled": rec.spilled,
+            "recovered": rec.recovered,
             "dropped": rec.dropped,
         },
         "policy": { "rules": st.rules.current().len(), "last_error": st.rules.last_error() },

@@ -221,9 +221,18 @@ pub struct StoreSection {
     /// SQLite database file (created if missing).
     #[serde(default = "default_db")]
     pub path: PathBuf,
-    /// Records waiting to be written before new ones spill to files.
+    /// Records waiting to be written before new ones spill to files. With the background
+    /// writer this is the backlog a load peak can build in memory (a few hundred bytes to a
+    /// few KiB per record); beyond it records spill to files, which the writer imports once
+    /// it has caught up.
     #[serde(default = "default_queue")]
     pub queue: usize,
+    /// Priority of the thread that writes to the store: `"background"` (the default: idle
+    /// CPU time only, so a store write never delays a request; on Linux) or `"normal"`
+    /// (shares the CPU with the request threads, so the store keeps up even on a core that
+    /// requests keep fully busy).
+    #[serde(default)]
+    pub writer: WriterPriority,
     /// Folder for spill files (records that found the queue full).
     #[serde(default = "default_spill")]
     pub spill_dir: PathBuf,
@@ -239,6 +248,7 @@ impl Default for StoreSection {
         StoreSection {
             path: default_db(),
             queue: default_queue(),
+            writer: WriterPriority::default(),
             spill_dir: default_spill(),
             record_text: false,
         }
@@ -250,7 +260,18 @@ fn default_db() -> PathBuf {
 }
 
 fn default_queue() -> usize {
-    65_536
+    4_096
+}
+
+/// `[store] writer`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterPriority {
+    /// Idle CPU time only.
+    #[default]
+    Background,
+    /// Normal priority.
+    Normal,
 }
 
 fn default_spill() -> PathBuf {
@@ -597,6 +618,21 @@ mod tests {
         assert_eq!(cfg.identity.mode, IdentityMode::ApiKey);
         assert_eq!(cfg.failure.mode, FailMode::Open);
         assert!(cfg.policy.file.is_none());
+    }
+
+    #[test]
+    fn store_writer_priority_is_background_unless_set() {
+        let cfg = Config::parse(MINIMAL, "c").unwrap();
+        assert_eq!(cfg.store.writer, WriterPriority::Background);
+        let cfg = Config::parse(&format!("{MINIMAL}[store]\nwriter = \"normal\"\n"), "c").unwrap();
+        assert_eq!(cfg.store.writer, WriterPriority::Normal);
+        let err = Config::parse(&format!("{MINIMAL}[store]\nwriter = \"idle\"\n"), "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("writer") || err.contains("background"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -123,6 +123,13 @@ impl Collect for Counters {
         );
         m(
             out,
+            "moat_recorder_recovered",
+            "counter",
+            "Spilled records the running recorder read back into the store",
+            r.recovered,
+        );
+        m(
+            out,
             "moat_recorder_dropped",
             "counter",
             "Records lost because spilling failed too",
@@ -238,14 +245,16 @@ fn replay(store: &dyn Store, engine: &LiveEngine, hours: u32) -> Result<(), Star
 
 /// Brings records spilled by an earlier run back into the store (idempotent by request id)
 /// and sets the files aside, so that a full queue or a store outage loses nothing across a
-/// restart. A file that cannot be imported stays where it is, for the next start.
+/// restart: the spill files themselves and those a running recorder had set aside for import
+/// when the store failed. A file that cannot be imported stays where it is, for the next start.
 fn import_spills(store: &dyn Store, dir: &Path) {
-    let exchanges = dir.join("exchanges.spill.jsonl");
-    let decisions = dir.join("decisions.spill.jsonl");
-    for (path, is_exchanges) in [(exchanges, true), (decisions, false)] {
-        if !path.exists() {
-            continue;
-        }
+    let exchanges = moat_store::spill_files(&dir.join("exchanges.spill.jsonl"));
+    let decisions = moat_store::spill_files(&dir.join("decisions.spill.jsonl"));
+    let files = exchanges
+        .into_iter()
+        .map(|p| (p, true))
+        .chain(decisions.into_iter().map(|p| (p, false)));
+    for (path, is_exchanges) in files {
         let result = if is_exchanges {
             moat_store::import_spill(store, &path)
         } else {
@@ -260,8 +269,9 @@ fn import_spills(store: &dyn Store, dir: &Path) {
                     bad_lines = r.bad_lines,
                     "imported records spilled by an earlier run"
                 );
-                let done =
-                    path.with_extension(format!("jsonl.imported-{}", state::now().as_millis()));
+                let mut done = path.file_name().unwrap_or_default().to_os_string();
+                done.push(format!(".imported-{}", state::now().as_millis()));
+                let done = path.with_file_name(done);
                 if let Err(e) = std::fs::rename(&path, &done) {
                     tracing::error!(file = %path.display(), error = %e, "could not set an imported spill file aside");
                 }
@@ -352,6 +362,7 @@ impl Gateway {
                 // and a burst of a few milliseconds of SQLite work shows in their p99.
                 batch_size: 256,
                 batch_interval: Duration::from_millis(20),
+                background: cfg.store.writer == config::WriterPriority::Background,
                 ..RecorderOptions::with_spill_dir(&cfg.store.spill_dir)
             },
         )?;

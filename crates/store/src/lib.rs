@@ -6,8 +6,9 @@
 //! - [`SqliteStore`] is the embedded default: one file, no server, WAL, versioned migrations
 //!   ([`migrate`]).
 //! - [`Recorder`] takes records off the request path: a bounded queue drained by one OS thread
-//!   that writes in batches, spilling to JSON Lines files rather than ever blocking the caller;
-//!   [`import_spill`] and [`import_decision_spill`] bring spilled records back.
+//!   that writes in batches, spilling to JSON Lines files rather than ever blocking the caller,
+//!   and imports what it spilled once it has caught up; [`import_spill`] and
+//!   [`import_decision_spill`] bring back what a stopped recorder left ([`spill_files`]).
 //!
 //! Not here: HTTP (the gateway), detection (moat-detect), reading exchange-log files in general
 //! (moat-format). *Invariant:* only this crate knows SQL.
@@ -29,7 +30,9 @@ pub use model::{
     DecisionRecord, ExchangeQuery, Order, Page, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT,
 };
 pub use recorder::{Recorder, RecorderOptions, RecorderStats};
-pub use spill::{import_decision_spill, import_spill, ImportReport, MAX_SPILL_LINE_BYTES};
+pub use spill::{
+    import_decision_spill, import_spill, spill_files, ImportReport, MAX_SPILL_LINE_BYTES,
+};
 pub use sqlite::SqliteStore;
 
 /// Receives exported exchanges one exact exchange-log v1 JSON line at a time (no newline).

@@ -5,12 +5,21 @@
 //! the store. They put the record on a bounded queue; when the queue is full (the store is slow
 //! or down) the record goes to a spill file instead, and when that fails too it is counted as
 //! dropped and reported. A batch the store refuses is retried with backoff, then spilled.
-//! Nothing is lost without a counter saying so. This module does not use an async runtime: the
-//! store's API is blocking, and a plain thread keeps that away from the gateway's executor.
+//! Nothing is lost without a counter saying so. Once the queue is empty again, the thread
+//! imports what was spilled back into the store (idempotent by request id), so a burst or a
+//! store outage leaves the store complete without a restart.
+//!
+//! With [`RecorderOptions::background`] the thread runs on idle CPU time only (Linux
+//! `SCHED_IDLE`): a thread serving requests always preempts it, so store writes never sit in
+//! front of a request on a busy core. The queue then also absorbs load peaks, and the spill
+//! files what the queue cannot.
+//!
+//! This module does not use an async runtime: the store's API is blocking, and a plain thread
+//! keeps that away from the gateway's executor.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,7 +27,7 @@ use std::time::{Duration, Instant};
 use moat_types::Exchange;
 use serde::Serialize;
 
-use crate::spill::SpillFile;
+use crate::spill::{import_decision_spill, import_spill, SpillFile};
 use crate::{AppendReport, DecisionRecord, Store, StoreError};
 
 /// Shortest time between two log lines about the same kind of trouble (spilling, dropping), so
@@ -42,6 +51,13 @@ pub struct RecorderOptions {
     pub exchange_spill: Option<PathBuf>,
     /// Spill file for decisions (JSON Lines); `None` drops them instead.
     pub decision_spill: Option<PathBuf>,
+    /// Run the writer thread on idle CPU time only (Linux `SCHED_IDLE`; elsewhere, or where
+    /// the system refuses, it runs at normal priority and says so in the log). For a server
+    /// whose request threads must never wait behind a store write. A core kept fully busy
+    /// by requests then leaves the writer no time: the queue fills, later records spill, and
+    /// the writer catches up (queue, then spill files) when load drops. Size the queue for
+    /// the memory that may hold.
+    pub background: bool,
 }
 
 impl Default for RecorderOptions {
@@ -54,6 +70,7 @@ impl Default for RecorderOptions {
             retry_backoff: Duration::from_millis(100),
             exchange_spill: None,
             decision_spill: None,
+            background: false,
         }
     }
 }
@@ -81,6 +98,10 @@ pub struct RecorderStats {
     pub duplicates: u64,
     /// Records written to a spill file (queue full, recorder stopped, or store failing).
     pub spilled: u64,
+    /// Spilled records read back into the store by the running recorder (new or already
+    /// stored). `spilled - recovered` is what the spill files still hold (an import that
+    /// fails leaves its file for the next attempt, or for the next start).
+    pub recovered: u64,
     /// Records lost because spilling failed too (or no spill file is configured).
     pub dropped: u64,
     /// Failed store write attempts.
@@ -130,11 +151,14 @@ struct Counters {
     written: AtomicU64,
     duplicates: AtomicU64,
     spilled: AtomicU64,
+    recovered: AtomicU64,
     dropped: AtomicU64,
     write_errors: AtomicU64,
     queue_len: AtomicU64,
     /// Whether the latest write attempt failed (the store is unavailable now).
     failing: AtomicBool,
+    /// Records were spilled since the writer last imported the spill files.
+    recover_pending: AtomicBool,
 }
 
 /// State shared by the callers and the writer thread.
@@ -154,6 +178,7 @@ impl Shared {
         match file.append(records) {
             Ok(()) => {
                 self.counters.spilled.fetch_add(n, Ordering::Relaxed);
+                self.counters.recover_pending.store(true, Ordering::Release);
                 if let Some(count) = self.spill_burst.add(n, self.started) {
                     tracing::warn!(
                         kind,
@@ -282,6 +307,7 @@ impl Recorder {
             written: get(&c.written),
             duplicates: get(&c.duplicates),
             spilled: get(&c.spilled),
+            recovered: get(&c.recovered),
             dropped: get(&c.dropped),
             write_errors: get(&c.write_errors),
             queue_len: get(&c.queue_len),
@@ -338,6 +364,9 @@ impl Recorder {
 /// How long the busy writer sleeps between looks at the queue.
 const LINGER: Duration = Duration::from_millis(5);
 
+/// Shortest time between two imports of the spill files (each also probes a failing store).
+const RECOVER_EVERY: Duration = Duration::from_secs(1);
+
 /// The writer thread's state.
 struct Writer {
     store: Arc<dyn Store>,
@@ -347,7 +376,12 @@ struct Writer {
 
 impl Writer {
     fn run(self, rx: Receiver<Msg>) {
+        if self.options.background {
+            run_in_background();
+        }
         let batch_size = self.options.batch_size.max(1);
+        // When the spill files were last imported.
+        let mut recovered_at: Option<Instant> = None;
         let mut exchanges: Vec<Exchange> = Vec::new();
         let mut decisions: Vec<DecisionRecord> = Vec::new();
         // When the oldest unwritten record must be written at the latest.
@@ -358,10 +392,24 @@ impl Writer {
             // the queue is woken by every record, which on a loaded gateway costs a context
             // switch per request on the cores that serve them.
             let first = match deadline {
-                None => match rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
-                },
+                // Idle: the queue is empty and everything taken is written. Bring back what
+                // was spilled meanwhile, then wait (a bounded wait while a spill is pending,
+                // so that it comes back even if no record arrives).
+                None => {
+                    self.recover_if_due(&mut recovered_at);
+                    if self.shared.counters.recover_pending.load(Ordering::Acquire) {
+                        match rx.recv_timeout(RECOVER_EVERY) {
+                            Ok(m) => Some(m),
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Some(d) => {
                     let now = Instant::now();
                     if now < d {
@@ -401,6 +449,80 @@ impl Writer {
         }
         self.write_exchanges(&mut exchanges);
         self.write_decisions(&mut decisions);
+        // A graceful stop leaves nothing in the spill files that the store can take.
+        if self.shared.counters.recover_pending.load(Ordering::Acquire) {
+            self.recover();
+        }
+    }
+
+    /// Imports the spill files if records were spilled and the last import is long enough ago.
+    fn recover_if_due(&self, recovered_at: &mut Option<Instant>) {
+        if !self.shared.counters.recover_pending.load(Ordering::Acquire) {
+            return;
+        }
+        if recovered_at.is_some_and(|t| t.elapsed() < RECOVER_EVERY) {
+            return;
+        }
+        *recovered_at = Some(Instant::now());
+        self.recover();
+    }
+
+    /// Moves each spill file aside and imports it (and any earlier file whose import failed)
+    /// into the store; a file is removed once imported, kept when the import fails.
+    fn recover(&self) {
+        let c = &self.shared.counters;
+        c.recover_pending.store(false, Ordering::Release);
+        let tag = u64::try_from(self.shared.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let kinds: [(&SpillFile, &'static str); 2] = [
+            (&self.shared.exchange_spill, "exchange"),
+            (&self.shared.decision_spill, "decision"),
+        ];
+        for (file, kind) in kinds {
+            let paths = match file.set_aside(tag) {
+                Ok(p) => p,
+                Err(error) => {
+                    tracing::error!(kind, %error, "could not set a spill file aside for import");
+                    c.recover_pending.store(true, Ordering::Release);
+                    continue;
+                }
+            };
+            for path in paths {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if kind == "exchange" {
+                        import_spill(self.store.as_ref(), &path)
+                    } else {
+                        import_decision_spill(self.store.as_ref(), &path)
+                    }
+                }))
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("store panicked".to_owned())));
+                match result {
+                    Ok(report) => {
+                        c.failing.store(false, Ordering::Relaxed);
+                        c.recovered
+                            .fetch_add(report.imported + report.duplicates, Ordering::Relaxed);
+                        tracing::info!(
+                            kind,
+                            file = %path.display(),
+                            imported = report.imported,
+                            duplicates = report.duplicates,
+                            bad_lines = report.bad_lines,
+                            "store recorder imported spilled records"
+                        );
+                        if let Err(error) = std::fs::remove_file(&path) {
+                            tracing::error!(file = %path.display(), %error, "could not remove an imported spill file (importing it again is harmless)");
+                        }
+                    }
+                    Err(error) => {
+                        c.failing.store(true, Ordering::Relaxed);
+                        c.write_errors.fetch_add(1, Ordering::Relaxed);
+                        c.recover_pending.store(true, Ordering::Release);
+                        tracing::warn!(kind, file = %path.display(), %error, "could not import spilled records yet; the file is kept");
+                        // The store is failing: the other files wait for the next attempt.
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Handles one message from the queue.
@@ -505,6 +627,30 @@ impl Writer {
             }
         }
     }
+}
+
+/// Moves the calling thread to `SCHED_IDLE`, or says why it stays at normal priority.
+fn run_in_background() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(error) =
+            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+        {
+            tracing::warn!(
+                ?error,
+                "store recorder: could not move to idle priority; it runs at normal priority"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::warn!(
+        "store recorder: idle priority is only available on Linux; it runs at normal priority"
+    );
 }
 
 #[cfg(test)]

@@ -128,6 +128,71 @@ impl SpillFile {
     }
 }
 
+impl SpillFile {
+    /// Moves the spill file aside for import, if it holds anything: the handle is closed and
+    /// the file renamed to `NAME.recovering-TAG`, so that records spilled from now on start a
+    /// new file and an import never reads a file that is still growing. Returns every file set
+    /// aside and not yet imported (this one and those left by failed imports), oldest first.
+    pub(crate) fn set_aside(&self, tag: u64) -> Result<Vec<PathBuf>, StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(Vec::new());
+        };
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if len > 0 {
+                state.file = None;
+                state.torn = false;
+                let aside = suffixed(path, &format!("{RECOVERING}{tag:020}"));
+                std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
+                    what: format!("setting spill file {} aside", path.display()),
+                    source,
+                })?;
+            }
+        }
+        Ok(spill_files(path)
+            .into_iter()
+            .filter(|p| p != path)
+            .collect())
+    }
+}
+
+/// The suffix of a spill file set aside for import while the recorder runs.
+const RECOVERING: &str = ".recovering-";
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// The files that hold records spilled to `path`: those a running recorder set aside for import
+/// and did not import (the store failed meanwhile), oldest first, then `path` itself if it
+/// exists. Import them all, in this order, to bring back everything spilled there.
+pub fn spill_files(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut prefix = path.file_name().unwrap_or_default().to_os_string();
+    prefix.push(RECOVERING);
+    let prefix = prefix.to_string_lossy().into_owned();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                out.push(e.path());
+            }
+        }
+    }
+    // Tags are zero-padded, so names sort by age.
+    out.sort();
+    if path.is_file() {
+        out.push(path.to_path_buf());
+    }
+    out
+}
+
 /// Imports an exchange spill file (exchange-log v1 JSON Lines) into `store`.
 ///
 /// Idempotent for exchanges with a request id. Bad lines are skipped and reported; an error is
@@ -291,6 +356,31 @@ mod tests {
         spill.append(&[1u8, 2]).unwrap();
         spill.append(&[3u8]).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n2\n3\n");
+    }
+
+    #[test]
+    fn set_aside_moves_the_file_and_later_spills_start_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.spill.jsonl");
+        let spill = SpillFile::new(Some(path.clone()));
+        assert!(
+            spill.set_aside(1).unwrap().is_empty(),
+            "nothing spilled yet"
+        );
+        spill.append(&[1u8]).unwrap();
+        let aside = spill.set_aside(2).unwrap();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), "1\n");
+        spill.append(&[2u8]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "2\n");
+        // A file set aside and not imported is returned again, before the newer one.
+        let again = spill.set_aside(3).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0], aside[0]);
+        assert_eq!(std::fs::read_to_string(&again[1]).unwrap(), "2\n");
+        assert_eq!(spill_files(&path), again, "the live file no longer exists");
+        spill.append(&[3u8]).unwrap();
+        assert_eq!(spill_files(&path).last(), Some(&path));
     }
 
     #[test]

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use conformance::{decision, exchange, rich_exchange};
 use moat_store::{
-    import_decision_spill, import_spill, AccountQuery, AccountSummary, AppendReport, AuditEntry,
-    AuditQuery, DecisionQuery, DecisionRecord, ExchangeQuery, ExportSink, Page, Recorder,
-    RecorderOptions, SqliteStore, Store, StoreError,
+    import_decision_spill, import_spill, spill_files, AccountQuery, AccountSummary, AppendReport,
+    AuditEntry, AuditQuery, DecisionQuery, DecisionRecord, ExchangeQuery, ExportSink, Page,
+    Recorder, RecorderOptions, SqliteStore, Store, StoreError,
 };
 use moat_types::{Exchange, Timestamp};
 use proptest::prelude::*;
@@ -30,6 +30,8 @@ enum Hold {
     Fail(AtomicU32),
     /// Panic in this many appends, then work.
     Panic(AtomicU32),
+    /// Fail while the flag is set.
+    Down(std::sync::atomic::AtomicBool),
 }
 
 /// An in-memory store whose appends block or fail on demand; reads go straight through.
@@ -68,6 +70,20 @@ impl Double {
         })
     }
 
+    fn down() -> Arc<Double> {
+        Arc::new(Double {
+            inner: SqliteStore::in_memory().unwrap(),
+            hold: Hold::Down(std::sync::atomic::AtomicBool::new(true)),
+            entered: Mutex::new(None),
+        })
+    }
+
+    fn set_up(&self) {
+        if let Hold::Down(flag) = &self.hold {
+            flag.store(false, Ordering::SeqCst);
+        }
+    }
+
     fn before_append(&self) -> Result<(), StoreError> {
         if let Some(tx) = self.entered.lock().unwrap().as_ref() {
             let _ = tx.try_send(());
@@ -77,6 +93,13 @@ impl Double {
                 // Blocks until the test drops the gate's sender; then every append passes.
                 let _ = rx.lock().unwrap().recv();
                 Ok(())
+            }
+            Hold::Down(flag) => {
+                if flag.load(Ordering::SeqCst) {
+                    Err(StoreError::Unavailable("test double is down".to_owned()))
+                } else {
+                    Ok(())
+                }
             }
             Hold::Fail(left) | Hold::Panic(left) => {
                 let failing = left
@@ -165,6 +188,15 @@ fn stored(store: &dyn Store) -> Vec<Exchange> {
 
 fn request_ids(xs: &[Exchange]) -> BTreeSet<String> {
     xs.iter().filter_map(|x| x.request_id.clone()).collect()
+}
+
+/// Waits (at most 10 s) until the running recorder has read `n` spilled records back.
+fn wait_recovered(recorder: &Recorder, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recorder.stats().recovered < n {
+        assert!(Instant::now() < deadline, "{:?}", recorder.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn lines(path: &Path) -> usize {
@@ -272,20 +304,86 @@ fn full_queue_spills_instead_of_blocking() {
     assert_eq!(stats.dropped, 0);
 
     drop(gate); // the store recovers
+                // Once the queue is empty the writer imports the spill file itself, without a restart.
+    wait_recovered(&recorder, 191);
+    assert_eq!(store.count_exchanges().unwrap(), 200);
+    assert_eq!(request_ids(&stored(store.as_ref())), request_ids(&xs));
+    assert!(spill_files(&spill).is_empty(), "{:?}", spill_files(&spill));
     let stats = recorder.shutdown();
     assert_eq!(stats.written, 9);
-    assert_eq!(stats.written + stats.spilled, 200);
-
-    let report = import_spill(store.as_ref(), &spill).unwrap();
     assert_eq!(
-        (report.imported, report.duplicates, report.bad_lines),
-        (191, 0, 0)
+        (stats.spilled, stats.recovered, stats.dropped),
+        (191, 191, 0)
     );
+}
+
+#[test]
+fn spill_files_of_a_failing_store_are_kept_and_imported_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Double::down();
+    let opts = RecorderOptions {
+        retries: 0,
+        batch_size: 10,
+        ..options(dir.path())
+    };
+    let spill = opts.exchange_spill.clone().unwrap();
+    let recorder = Recorder::spawn(store.clone(), opts).unwrap();
+    let xs = exchanges(30);
+    for x in &xs {
+        recorder.record_exchange(x.clone());
+    }
+    assert!(recorder.flush(Duration::from_secs(10)));
+    assert_eq!(recorder.stats().spilled, 30);
+    // Imports are tried (and fail) while the store is down; the records stay on disk.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let stats = recorder.stats();
+    assert_eq!((stats.recovered, stats.dropped), (0, 0));
+    assert!(!recorder.store_available());
+    let on_disk: usize = spill_files(&spill).iter().map(|p| lines(p)).sum();
+    assert_eq!(on_disk, 30);
+
+    store.set_up();
+    wait_recovered(&recorder, 30);
+    assert!(recorder.store_available());
+    assert!(spill_files(&spill).is_empty());
     assert_eq!(request_ids(&stored(store.as_ref())), request_ids(&xs));
-    // Importing again changes nothing, thanks to request ids.
-    let again = import_spill(store.as_ref(), &spill).unwrap();
-    assert_eq!((again.imported, again.duplicates), (0, 191));
-    assert_eq!(store.count_exchanges().unwrap(), 200);
+    recorder.shutdown();
+}
+
+#[test]
+fn background_writer_runs_at_idle_priority_and_writes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let opts = RecorderOptions {
+        background: true,
+        ..options(dir.path())
+    };
+    let recorder = Recorder::spawn(store.clone(), opts).unwrap();
+    let xs = exchanges(500);
+    for x in &xs {
+        recorder.record_exchange(x.clone());
+    }
+    assert!(recorder.flush(Duration::from_secs(10)));
+    assert_eq!(store.count_exchanges().unwrap(), 500);
+    #[cfg(target_os = "linux")]
+    {
+        // Field 41 of /proc/PID/task/TID/stat is the scheduling policy; 5 is SCHED_IDLE.
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "moat-recorder" {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+                let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+                let policy: u32 = after_comm.split(' ').nth(38).unwrap().parse().unwrap();
+                policies.push(policy);
+            }
+        }
+        assert!(
+            policies.contains(&5),
+            "recorder thread policies: {policies:?}"
+        );
+    }
+    recorder.shutdown();
 }
 
 #[test]
@@ -364,10 +462,11 @@ fn store_outage_spills_failed_batches_and_import_restores_them() {
     assert_eq!(stats.spilled, 100, "two batches of 50 failed every attempt");
     assert_eq!(stats.written, 100 + 10);
     assert_eq!(stats.dropped, 0);
-    assert_eq!(lines(&ex_spill), 100);
+    // The store came back, so the writer imported the failed batches itself (at the latest
+    // on shutdown) and removed the file.
+    assert_eq!(stats.recovered, 100);
+    assert!(spill_files(&ex_spill).is_empty());
     assert_eq!(lines(&dec_spill), 0);
-
-    import_spill(store.as_ref(), &ex_spill).unwrap();
     assert_eq!(request_ids(&stored(store.as_ref())), request_ids(&xs));
 }
 
@@ -527,22 +626,22 @@ proptest! {
 #[test]
 fn store_available_follows_the_latest_write() {
     let dir = tempfile::tempdir().unwrap();
-    // Every attempt of the first batch fails (1 try + 1 retry); the next batch succeeds.
-    let store = Double::failing(2);
+    let store = Double::down();
     let opts = RecorderOptions {
         retries: 1,
         batch_size: 1,
         ..options(dir.path())
     };
-    let recorder = Recorder::spawn(store, opts).unwrap();
+    let recorder = Recorder::spawn(store.clone(), opts).unwrap();
     assert!(recorder.store_available());
     let xs = exchanges(2);
     recorder.record_exchange(xs[0].clone());
     assert!(recorder.flush(Duration::from_secs(10)));
     assert!(!recorder.store_available());
+    store.set_up();
     recorder.record_exchange(xs[1].clone());
     assert!(recorder.flush(Duration::from_secs(10)));
     assert!(recorder.store_available());
     let stats = recorder.shutdown();
-    assert_eq!((stats.written, stats.spilled), (1, 1));
+    assert_eq!((stats.written, stats.spilled, stats.recovered), (1, 1, 1));
 }
