@@ -44,15 +44,17 @@
 //! Moat runs with scoring on: the engine, a policy with a shadow rule, a block rule for flagged
 //! campaign members, a withhold-reasoning rule for risk >= 0.8 and a throttle every request is
 //! charged against (at a limit it never reaches), API-key identity with four keys, the SQLite
-//! store, one worker thread, no overhead header.
+//! store (with its defaults: the background writer and a 4,096-record queue), one worker
+//! thread, no overhead header.
 //!
-//! Latest result (AMD EPYC VM, 2 cores, 2026-12-02 16:22 UTC, nginx 1.22.1 and LiteLLM 1.106.2,
-//! load average 1.6 at the start; BENCHMARKS.md has this run beside three others): added
-//! latency at concurrency 1, p50/p99: moat +0.190/+0.824 ms, nginx +0.143/+0.210 ms, LiteLLM
-//! +10.58/+16.03 ms; open-loop p99 <= 1 ms: direct 10k/s, nginx 3k/s, moat at no step (1.015 ms
-//! at 1k/s); CPU per request: moat 114.1 µs, nginx 70.0 µs; streaming added TTFT p50/p99: moat
-//! +0.347/+0.382 ms, nginx +0.207/+0.181 ms, 0 chunks lost; RSS after 100k accounts: 88.8 MiB
-//! (peak 96.1 MiB).
+//! Latest result (Intel Xeon VM, 2 cores, 2026-12-02 18:31 UTC, commit 2d07005, nginx 1.22.1
+//! and LiteLLM 1.106.2; BENCHMARKS.md has this run beside ten others): added latency at
+//! concurrency 1, p50/p99: moat +0.172/+0.336 ms, nginx +0.156/+0.222 ms, LiteLLM
+//! +9.750/+11.773 ms; open-loop p99 <= 1 ms: direct 10k/s, nginx 7k/s, moat at no step (1.105 ms
+//! at 1k/s; 5k-10k/s in the three runs before); CPU per request: moat 96.8 µs, nginx 63.8 µs;
+//! streaming added TTFT p50/p99: moat +0.409/+0.462 ms, nginx +0.262/+0.289 ms, 0 chunks lost;
+//! RSS after 100k accounts: 89.5 MiB (peak 94.1 MiB), engine and recorder caught up 1.0 s after
+//! the last answer.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
@@ -123,7 +125,12 @@ impl Plan {
         let stop_after = std::env::var("MOAT_BENCH_STOP_AFTER")
             .ok()
             .and_then(|v| v.parse().ok());
-        if quick {
+        // `MOAT_BENCH_STEPS=1000,2000`: other open-loop rates, for tuning.
+        let steps_override: Option<Vec<u32>> = std::env::var("MOAT_BENCH_STEPS")
+            .ok()
+            .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
+            .filter(|v: &Vec<u32>| !v.is_empty());
+        let mut plan = if quick {
             Plan {
                 quick,
                 stop_after,
@@ -159,7 +166,11 @@ impl Plan {
                 accounts: 100_000,
                 account_conns: 64,
             }
+        };
+        if let Some(steps) = steps_override {
+            plan.steps = steps;
         }
+        plan
     }
 }
 
