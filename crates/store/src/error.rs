@@ -28,11 +28,12 @@ pub enum StoreError {
     },
     /// The database was written by a newer build; opening it could corrupt it.
     #[error(
-        "database {path} has schema version {found}, newer than version {supported} that this build supports; upgrade moat"
+        "database {database} has schema version {found}, newer than version {supported} that this build supports; upgrade moat"
     )]
     SchemaTooNew {
-        /// Database file.
-        path: PathBuf,
+        /// The database: a SQLite file's path, or a PostgreSQL server, database and schema
+        /// (never a password).
+        database: String,
         /// Version recorded in the database.
         found: u32,
         /// Latest version this build knows.
@@ -47,6 +48,27 @@ pub enum StoreError {
         name: &'static str,
         /// Driver error.
         source: rusqlite::Error,
+    },
+    /// A PostgreSQL connection, statement or transaction failed.
+    #[error("postgres error while {what}: {reason}")]
+    Postgres {
+        /// What the store was doing, e.g. `appending exchanges` or `connecting to
+        /// postgres user@127.0.0.1:5432/moat` (never a password).
+        what: String,
+        /// The driver's or the server's message, without the server's DETAIL and HINT lines
+        /// (they can quote row values).
+        reason: String,
+    },
+    /// A PostgreSQL migration failed; its transaction was rolled back, so the schema is
+    /// unchanged.
+    #[error("migration {version} ({name}) failed: {reason}")]
+    PostgresMigration {
+        /// Version of the failed migration.
+        version: u32,
+        /// Name of the failed migration.
+        name: &'static str,
+        /// The server's message (as in [`StoreError::Postgres`]).
+        reason: String,
     },
     /// A pagination cursor that this backend did not issue (or that was damaged).
     #[error("invalid page cursor")]
@@ -87,6 +109,39 @@ impl StoreError {
     pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
         move |source| StoreError::Sqlite { op, source }
     }
+
+    /// Wraps a PostgreSQL driver error with the operation that failed.
+    pub(crate) fn pg(what: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+        move |e| StoreError::Postgres {
+            what: what.to_owned(),
+            reason: pg_reason(&e),
+        }
+    }
+}
+
+/// Describes a PostgreSQL error without what could quote a row or a secret.
+///
+/// A server error keeps its severity, message and SQLSTATE but not its DETAIL or HINT (a unique
+/// violation's DETAIL quotes the key, which may be a request id). A client error keeps its
+/// chain of causes, e.g. `error connecting to server: Connection refused (os error 111)`; the
+/// driver never puts the password in them.
+pub(crate) fn pg_reason(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+    }
+    let mut reason = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        reason.push_str(": ");
+        reason.push_str(&c.to_string());
+        cause = c.source();
+    }
+    reason
 }
 
 /// Describes a JSON error by category and position only: serde_json's messages can quote the

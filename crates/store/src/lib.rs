@@ -5,6 +5,9 @@
 //!   (`tests/conformance/`), which a backend's test file instantiates with one macro call.
 //! - [`SqliteStore`] is the embedded default: one file, no server, WAL, versioned migrations
 //!   ([`migrate`]).
+//! - [`PostgresStore`] is the backend for scale-out mode, where several gateways and workers
+//!   share one PostgreSQL database: the same tables and semantics, migrations under an
+//!   advisory lock.
 //! - [`Recorder`] takes records off the request path: a bounded queue drained by one OS thread
 //!   that writes in batches, spilling to JSON Lines files rather than ever blocking the caller,
 //!   and imports what it spilled once it has caught up; [`import_spill`] and
@@ -13,9 +16,11 @@
 //! Not here: HTTP (the gateway), detection (moat-detect), reading exchange-log files in general
 //! (moat-format). *Invariant:* only this crate knows SQL.
 
+mod codec;
 mod error;
 pub mod migrate;
 mod model;
+mod postgres;
 mod recorder;
 mod spill;
 mod sqlite;
@@ -29,6 +34,7 @@ pub use model::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery,
     DecisionRecord, ExchangeQuery, Order, Page, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT,
 };
+pub use postgres::PostgresStore;
 pub use recorder::{Recorder, RecorderOptions, RecorderStats};
 pub use spill::{
     import_decision_spill, import_spill, spill_files, ImportReport, MAX_SPILL_LINE_BYTES,

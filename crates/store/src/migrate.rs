@@ -1,12 +1,13 @@
 //! Versioned schema migrations, kept as data.
 //!
 //! Each backend has an ordered list of [`Migration`]s numbered 1, 2, 3, …; a database records
-//! the migrations applied to it in a `schema_version` table (plain SQL, so a PostgreSQL backend
-//! keeps the same table and mirrors the list version for version). Opening a database applies
-//! the missing migrations in order, together with their `schema_version` rows, in one
-//! transaction (a failure leaves the database as it was), and refuses a database whose version
-//! is newer than the list. This module checks lists and plans; running
-//! the SQL is the backend's job.
+//! the migrations applied to it in a `schema_version` table (plain SQL, so the PostgreSQL
+//! backend keeps the same table and mirrors the list version for version). Opening a database
+//! applies the missing migrations in order, together with their `schema_version` rows, in one
+//! transaction (a failure leaves the database as it was) that only one process runs at a time
+//! (SQLite's immediate transaction, PostgreSQL's advisory lock), and refuses a database whose
+//! version is newer than the list. This module checks lists and plans; running the SQL is the
+//! backend's job.
 
 use crate::StoreError;
 
@@ -102,6 +103,86 @@ FROM exchanges GROUP BY account_id;
     },
 ];
 
+/// The PostgreSQL schema, oldest first: [`SQLITE_MIGRATIONS`] version for version, same names.
+///
+/// The differences are PostgreSQL's types: an identity column for insertion order, `BIGINT`
+/// for timestamps and counters, `DOUBLE PRECISION` and `BOOLEAN`, and `BYTEA` for every string
+/// a client or operator supplies (ids, rule names, details), because PostgreSQL's `TEXT` cannot
+/// hold a NUL character, which SQLite and exchange-log v1 allow, and because `BYTEA` compares
+/// bytes, which is the code point order the account listing promises whatever the database's
+/// collation. JSON documents (the exchange line, decision action lists) stay `TEXT`: JSON
+/// escapes NUL. Unique indexes are partial (`WHERE request_id IS NOT NULL`), so the `ON
+/// CONFLICT` targets in `postgres.rs` name the same predicate.
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "exchanges_decisions_audit",
+        sql: "
+CREATE TABLE exchanges (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts_ms BIGINT NOT NULL,
+    account_id BYTEA NOT NULL,
+    request_id BYTEA,
+    prompt_tokens BIGINT NOT NULL DEFAULT 0,
+    completion_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+);
+CREATE UNIQUE INDEX exchanges_by_request ON exchanges (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX exchanges_by_ts ON exchanges (ts_ms, id);
+CREATE INDEX exchanges_by_account_ts ON exchanges (account_id, ts_ms, id);
+
+CREATE TABLE decisions (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts_ms BIGINT NOT NULL,
+    request_id BYTEA,
+    account_id BYTEA NOT NULL,
+    campaign_id BYTEA,
+    rule BYTEA,
+    actions TEXT NOT NULL,
+    shadow TEXT NOT NULL,
+    risk DOUBLE PRECISION,
+    enforced BOOLEAN NOT NULL,
+    detail BYTEA
+);
+CREATE UNIQUE INDEX decisions_by_request_ts ON decisions (request_id, ts_ms)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX decisions_by_ts ON decisions (ts_ms, id);
+CREATE INDEX decisions_by_account_ts ON decisions (account_id, ts_ms, id);
+
+CREATE TABLE audit (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts_ms BIGINT NOT NULL,
+    actor BYTEA NOT NULL,
+    action BYTEA NOT NULL,
+    target BYTEA,
+    detail BYTEA
+);
+CREATE INDEX audit_by_ts ON audit (ts_ms, id);
+CREATE INDEX audit_by_actor_ts ON audit (actor, ts_ms, id);
+",
+    },
+    Migration {
+        version: 2,
+        name: "account_summaries",
+        sql: "
+CREATE TABLE accounts (
+    account_id BYTEA PRIMARY KEY,
+    exchanges BIGINT NOT NULL,
+    first_seen_ms BIGINT NOT NULL,
+    last_seen_ms BIGINT NOT NULL,
+    prompt_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL,
+    reasoning_tokens BIGINT NOT NULL
+);
+INSERT INTO accounts
+SELECT account_id, count(*), min(ts_ms), max(ts_ms),
+       sum(prompt_tokens)::BIGINT, sum(completion_tokens)::BIGINT, sum(reasoning_tokens)::BIGINT
+FROM exchanges GROUP BY account_id;
+",
+    },
+];
+
 /// The latest version of a migration list (0 for an empty list).
 pub fn latest_version(list: &[Migration]) -> u32 {
     list.last().map_or(0, |m| m.version)
@@ -124,16 +205,17 @@ pub fn check_list(list: &[Migration]) -> Result<(), String> {
 
 /// The migrations to apply to a database at version `current`, in order.
 ///
-/// `path` only names the database in the error for a version newer than the list.
+/// `database` only names the database in the error for a version newer than the list (a file
+/// path, or a PostgreSQL server, database and schema without the password).
 pub fn pending<'a>(
     list: &'a [Migration],
     current: u32,
-    path: &std::path::Path,
+    database: &str,
 ) -> Result<&'a [Migration], StoreError> {
     let supported = latest_version(list);
     if current > supported {
         return Err(StoreError::SchemaTooNew {
-            path: path.to_path_buf(),
+            database: database.to_owned(),
             found: current,
             supported,
         });
@@ -148,12 +230,19 @@ pub fn pending<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn sqlite_migration_list_is_numbered_without_gaps() {
         check_list(SQLITE_MIGRATIONS).unwrap();
         assert_eq!(latest_version(SQLITE_MIGRATIONS), 2);
+    }
+
+    #[test]
+    fn postgres_migration_list_mirrors_sqlite_version_for_version() {
+        check_list(POSTGRES_MIGRATIONS).unwrap();
+        let names =
+            |list: &[Migration]| list.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(names(POSTGRES_MIGRATIONS), names(SQLITE_MIGRATIONS));
     }
 
     #[test]
@@ -175,7 +264,7 @@ mod tests {
 
     #[test]
     fn pending_starts_after_the_recorded_version() {
-        let p = Path::new("x.db");
+        let p = "x.db";
         assert_eq!(pending(SQLITE_MIGRATIONS, 0, p).unwrap().len(), 2);
         assert_eq!(pending(SQLITE_MIGRATIONS, 1, p).unwrap()[0].version, 2);
         assert!(pending(SQLITE_MIGRATIONS, 2, p).unwrap().is_empty());
@@ -183,7 +272,7 @@ mod tests {
 
     #[test]
     fn newer_database_is_refused_with_both_versions() {
-        let err = pending(SQLITE_MIGRATIONS, 7, Path::new("x.db")).unwrap_err();
+        let err = pending(SQLITE_MIGRATIONS, 7, "x.db").unwrap_err();
         let text = err.to_string();
         assert!(matches!(
             err,

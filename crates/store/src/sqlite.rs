@@ -11,13 +11,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use moat_types::{Exchange, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 
-use crate::error::json_reason;
+use crate::codec::{
+    decode_exchange, decode_list, encode, from_sql_count, now_ms, to_sql_count, EXPORT_CHUNK,
+};
 use crate::migrate::{self, Migration, SQLITE_MIGRATIONS};
 use crate::model::clamp_limit;
 use crate::{
@@ -27,13 +29,6 @@ use crate::{
 
 /// How long a statement waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Rows an export reads per lock; small enough that the writer waits at most milliseconds.
-const EXPORT_CHUNK: usize = 1_000;
-
-/// Token counts above this are clamped when summed, so that a broken upstream count cannot
-/// overflow an account's 64-bit total (2^31 exchanges at the cap would be needed).
-const MAX_TOKENS_PER_EXCHANGE: u64 = 1 << 32;
 
 /// The embedded SQLite backend.
 #[derive(Debug)]
@@ -128,10 +123,8 @@ fn migrate_to(
     tx.execute_batch(migrate::SCHEMA_VERSION_TABLE)
         .map_err(StoreError::sql("creating the schema_version table"))?;
     let current = read_version(&tx)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    for m in migrate::pending(list, current, path)? {
+    let now = now_ms();
+    for m in migrate::pending(list, current, &path.display().to_string())? {
         if m.version > target {
             break;
         }
@@ -167,16 +160,6 @@ fn read_version(conn: &Connection) -> Result<u32, StoreError> {
     // A negative or huge version can only come from outside; reading it as "too new" refuses
     // to touch the file, the safe side.
     Ok(u32::try_from(v).unwrap_or(u32::MAX))
-}
-
-/// A `u64` count as SQLite's signed integer, clamped.
-fn to_sql_count(n: u64) -> i64 {
-    i64::try_from(n.min(MAX_TOKENS_PER_EXCHANGE)).unwrap_or(i64::MAX)
-}
-
-/// A stored count back as `u64` (negative only if altered outside; read as 0).
-fn from_sql_count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 /// A time-ordered listing of one table: the shared keyset pagination of exchanges, decisions
@@ -254,29 +237,6 @@ impl Listing<'_> {
         };
         Ok(Page { items, next })
     }
-}
-
-fn decode_exchange(text: &str, id: i64) -> Result<Exchange, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::CorruptRow {
-        table: "exchanges",
-        id,
-        reason: json_reason(&e),
-    })
-}
-
-fn decode_list(text: &str, id: i64) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::CorruptRow {
-        table: "decisions",
-        id,
-        reason: json_reason(&e),
-    })
-}
-
-fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Encode {
-        what,
-        reason: json_reason(&e),
-    })
 }
 
 impl Store for SqliteStore {
@@ -617,6 +577,7 @@ fn file_version(path: &Path) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::MAX_TOKENS_PER_EXCHANGE;
     use moat_types::{Message, Request, Response};
 
     fn exchange(account: &str, request_id: &str, ts_ms: i64, tokens: u64) -> Exchange {

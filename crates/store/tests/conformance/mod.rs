@@ -3,6 +3,9 @@
 //! A backend's test file includes this module and instantiates the suite with
 //! `store_conformance!(factory)`, where `factory()` returns `(store, guard)`: a fresh, empty
 //! store and whatever must live as long as it (a temporary directory, a database handle).
+//! A backend that needs a server uses `store_conformance!(optional: factory)`, where
+//! `factory()` returns `Option<(store, guard)>` and `None` (no server configured) makes each
+//! test pass after printing that it was skipped.
 //! The functions take `&dyn Store`, so they see only the trait.
 
 #![allow(dead_code)]
@@ -17,11 +20,30 @@ use moat_types::{
     Client, Content, ContentPart, Exchange, Message, Params, Request, Response, Timestamp,
 };
 
-/// Instantiates every conformance test for a backend.
+/// Instantiates every conformance test for a backend: `store_conformance!(factory)`, or
+/// `store_conformance!(optional: factory)` for a factory that may have no store to give.
 #[macro_export]
 macro_rules! store_conformance {
-    ($factory:expr) => {
-        $crate::store_conformance!(@tests $factory;
+    (@tests $mode:ident $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::store_conformance!(@run $mode $factory, $name);
+            }
+        )*
+    };
+    (@run required $factory:expr, $name:ident) => {
+        let (store, _guard) = $factory();
+        $crate::conformance::$name(&store);
+    };
+    (@run optional $factory:expr, $name:ident) => {
+        match $factory() {
+            Some((store, _guard)) => $crate::conformance::$name(&store),
+            None => eprintln!("{}: skipped, no store to test", stringify!($name)),
+        }
+    };
+    (@all $mode:ident $factory:expr) => {
+        $crate::store_conformance!(@tests $mode $factory;
             empty_store_answers_empty,
             exchanges_round_trip_exactly,
             append_is_idempotent_by_request_id,
@@ -40,14 +62,11 @@ macro_rules! store_conformance {
             schema_version_is_recorded,
         );
     };
-    (@tests $factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                let (store, _guard) = $factory();
-                $crate::conformance::$name(&store);
-            }
-        )*
+    (optional: $factory:expr) => {
+        $crate::store_conformance!(@all optional $factory);
+    };
+    ($factory:expr) => {
+        $crate::store_conformance!(@all required $factory);
     };
 }
 
