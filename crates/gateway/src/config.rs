@@ -218,9 +218,21 @@ fn default_reload() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
+    /// Which store: `"sqlite"` (the embedded default, `path`) or `"postgres"` (scale-out:
+    /// several gateways share one database, `url_env` and `schema`).
+    #[serde(default)]
+    pub backend: StoreBackend,
     /// SQLite database file (created if missing).
     #[serde(default = "default_db")]
     pub path: PathBuf,
+    /// With `backend = "postgres"`: the environment variable holding the connection string
+    /// (`host=… user=… dbname=…` or `postgres://…`; it may carry a password, so it is never
+    /// written in this file or shown).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// With `backend = "postgres"`: the schema Moat's tables live in (created if missing).
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// Records waiting to be written before new ones spill to files. With the background
     /// writer this is the backlog a load peak can build in memory (a few hundred bytes to a
     /// few KiB per record); beyond it records spill to files, which the writer imports once
@@ -246,7 +258,10 @@ pub struct StoreSection {
 impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
+            backend: StoreBackend::default(),
             path: default_db(),
+            url_env: None,
+            schema: default_schema(),
             queue: default_queue(),
             writer: WriterPriority::default(),
             spill_dir: default_spill(),
@@ -257,6 +272,21 @@ impl Default for StoreSection {
 
 fn default_db() -> PathBuf {
     PathBuf::from("moat.db")
+}
+
+fn default_schema() -> String {
+    "moat".to_owned()
+}
+
+/// `[store] backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// The embedded SQLite file.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
 }
 
 fn default_queue() -> usize {
@@ -519,6 +549,25 @@ impl Config {
             return Err(bad(
                 "admin.addr",
                 "must differ from listen.addr (the admin API has its own listener)".to_owned(),
+            ));
+        }
+        if self.store.backend == StoreBackend::Postgres && self.store.url_env.is_none() {
+            return Err(bad(
+                "store.url_env",
+                "backend = \"postgres\" needs the name of the environment variable that holds the connection string".to_owned(),
+            ));
+        }
+        if self.store.schema.is_empty()
+            || self.store.schema.len() > 63
+            || !self
+                .store
+                .schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(bad(
+                "store.schema",
+                "must be 1 to 63 ASCII letters, digits or underscores".to_owned(),
             ));
         }
         if self.store.queue == 0 {

@@ -292,12 +292,34 @@ fn load_accounts(path: &Path) -> Result<Vec<moat_types::Account>, StartError> {
         .collect()
 }
 
+/// Opens the configured store. The PostgreSQL connection string comes from the environment
+/// variable the configuration names; a missing variable is named, its value never shown.
+pub fn open_store(cfg: &config::StoreSection) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match cfg.backend {
+        config::StoreBackend::Sqlite => Arc::new(SqliteStore::open(&cfg.path)?),
+        config::StoreBackend::Postgres => {
+            let var = cfg.url_env.as_deref().unwrap_or("");
+            let url = secret_from_env(var).ok_or_else(|| {
+                StartError::Secret(format!(
+                    "store.url_env: the environment variable {var} is not set or empty"
+                ))
+            })?;
+            Arc::new(moat_store::PostgresStore::connect_schema(
+                &url,
+                &cfg.schema,
+            )?)
+        }
+    })
+}
+
 impl Gateway {
     /// Builds the gateway from a validated configuration: opens the store, loads the policy
     /// and the accounts file, starts the engine and the recorder. Starts no listener.
+    ///
+    /// Blocking (it opens the store and replays it into the engine): call it before entering
+    /// the async runtime, or from `spawn_blocking`, never from async code.
     pub fn build(cfg: &Config) -> Result<Gateway, StartError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store.path)?);
-        Gateway::build_with_store(cfg, store)
+        Gateway::build_with_store(cfg, open_store(&cfg.store)?)
     }
 
     /// As [`Gateway::build`], on a given store (tests use an in-memory one).

@@ -107,8 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rt.worker_threads(n.max(1));
     }
     let rt = rt.build().context("starting the async runtime")?;
+    // Outside the runtime: opening the store and replaying it into the engine block (and the
+    // PostgreSQL client refuses to run inside an async runtime).
+    let gateway = Gateway::build(&cfg).context("starting the gateway")?;
     rt.block_on(async move {
-        let gateway = Gateway::build(&cfg).context("starting the gateway")?;
         let api = tokio::net::TcpListener::bind(cfg.listen.addr)
             .await
             .with_context(|| format!("binding the API listener {}", cfg.listen.addr))?;
