@@ -46,6 +46,61 @@ pub struct Config {
     /// What happens when the engine or the store cannot be used.
     #[serde(default)]
     pub failure: Failure,
+    /// Where throttle counters live.
+    #[serde(default)]
+    pub throttle: ThrottleSection,
+}
+
+/// `[throttle]`: where the buckets of the policy's `throttle` action are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSection {
+    /// `"local"` (the default: in this process) or `"redis"` (shared by every gateway
+    /// replica, so a campaign's budget holds across all of them).
+    #[serde(default)]
+    pub backend: ThrottleBackend,
+    /// With `backend = "redis"`: the environment variable holding the Redis URL
+    /// (`redis://host:6379/0`; it may hold a password, so it is never written here or shown).
+    #[serde(default)]
+    pub redis_url_env: Option<String>,
+    /// With `backend = "redis"`: the prefix of every key Moat writes.
+    #[serde(default = "default_throttle_prefix")]
+    pub key_prefix: String,
+    /// With `backend = "redis"`: how long one counter update may take before Redis counts as
+    /// unavailable (ms). Then `[failure] mode` decides: `"open"` serves on this gateway's own
+    /// buckets, `"closed"` refuses throttled requests with 503.
+    #[serde(default = "default_throttle_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl Default for ThrottleSection {
+    fn default() -> Self {
+        ThrottleSection {
+            backend: ThrottleBackend::default(),
+            redis_url_env: None,
+            key_prefix: default_throttle_prefix(),
+            timeout_ms: default_throttle_timeout(),
+        }
+    }
+}
+
+fn default_throttle_prefix() -> String {
+    "moat:throttle:".to_owned()
+}
+
+fn default_throttle_timeout() -> u64 {
+    50
+}
+
+/// `[throttle] backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThrottleBackend {
+    /// In this process.
+    #[default]
+    Local,
+    /// In Redis, shared.
+    Redis,
 }
 
 /// `[listen]`.
@@ -569,6 +624,16 @@ impl Config {
                 "store.schema",
                 "must be 1 to 63 ASCII letters, digits or underscores".to_owned(),
             ));
+        }
+        if self.throttle.backend == ThrottleBackend::Redis && self.throttle.redis_url_env.is_none()
+        {
+            return Err(bad(
+                "throttle.redis_url_env",
+                "backend = \"redis\" needs the name of the environment variable that holds the Redis URL".to_owned(),
+            ));
+        }
+        if self.throttle.timeout_ms == 0 {
+            return Err(bad("throttle.timeout_ms", "must be positive".to_owned()));
         }
         if self.store.queue == 0 {
             return Err(bad("store.queue", "must be positive".to_owned()));

@@ -21,6 +21,7 @@ pub mod live;
 pub mod metrics;
 pub mod proxy;
 pub mod rules;
+pub mod shared_limit;
 pub mod state;
 pub mod summarize;
 pub mod upstream;
@@ -312,6 +313,29 @@ pub fn open_store(cfg: &config::StoreSection) -> Result<Arc<dyn Store>, StartErr
     })
 }
 
+/// The Redis limiter when the configuration asks for one (the URL from the environment
+/// variable it names; a missing variable is named, its value never shown).
+fn shared_limiter(
+    cfg: &config::ThrottleSection,
+) -> Result<Option<Arc<shared_limit::SharedLimiter>>, StartError> {
+    if cfg.backend != config::ThrottleBackend::Redis {
+        return Ok(None);
+    }
+    let var = cfg.redis_url_env.as_deref().unwrap_or("");
+    let url = secret_from_env(var).ok_or_else(|| {
+        StartError::Secret(format!(
+            "throttle.redis_url_env: the environment variable {var} is not set or empty"
+        ))
+    })?;
+    let limiter = shared_limit::SharedLimiter::new(
+        &url,
+        &cfg.key_prefix,
+        Duration::from_millis(cfg.timeout_ms),
+    )
+    .map_err(StartError::Secret)?;
+    Ok(Some(Arc::new(limiter)))
+}
+
 impl Gateway {
     /// Builds the gateway from a validated configuration: opens the store, loads the policy
     /// and the accounts file, starts the engine and the recorder. Starts no listener.
@@ -413,6 +437,7 @@ impl Gateway {
             admin_token: secret_from_env(&cfg.admin.token_env),
             public_metrics: cfg.admin.public_metrics,
             limiter: limit::Limiter::new(),
+            shared_limiter: shared_limiter(&cfg.throttle)?,
             started: std::time::Instant::now(),
             ids: state::RequestIds::default(),
         };

@@ -81,6 +81,8 @@ pub struct Metrics {
     pub reasoning_restored: Counter,
     /// Summaries that fell back.
     pub summary_fallbacks: Counter,
+    /// Shared (Redis) throttle calls that failed: served on local buckets or refused.
+    pub throttle_unavailable: Counter,
     /// Policy reloads.
     pub reloads: Family<ReloadLabels, Counter>,
     /// Requests in flight.
@@ -147,6 +149,12 @@ impl Metrics {
             "Summaries that failed and fell back",
             summary_fallbacks.clone(),
         );
+        let throttle_unavailable = Counter::default();
+        registry.register(
+            "throttle_shared_unavailable",
+            "Shared (Redis) throttle calls that failed; the request was served on this gateway's own buckets (fail open) or refused (fail closed)",
+            throttle_unavailable.clone(),
+        );
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "policy_reloads",
@@ -165,6 +173,7 @@ impl Metrics {
             reasoning_withheld,
             reasoning_restored,
             summary_fallbacks,
+            throttle_unavailable,
             reloads,
             in_flight,
             extra,

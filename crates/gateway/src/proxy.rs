@@ -328,7 +328,7 @@ async fn enforce(
             (moat_policy::Scope::Campaign, Some(c)) => format!("c:{c}"),
             _ => format!("a:{}", caller.account),
         };
-        if let Err(ex) = st.limiter.admit(&key, limits, st.clock_ms()) {
+        if let Err(ex) = admit_throttle(st, &key, limits).await? {
             let e = GatewayError::policy(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -585,7 +585,7 @@ async fn whole(
                 }
             }
             answer = answer_of(&facts, status, upstream_ms, st.record_text);
-            charge(st, &a.scopes, total_tokens(&facts));
+            charge(st, &a.scopes, total_tokens(&facts)).await;
         }
     }
     headers.remove(http::header::CONTENT_LENGTH);
@@ -636,13 +636,72 @@ fn total_tokens(f: &ResponseFacts) -> u64 {
     f.prompt_tokens.unwrap_or(0) + f.completion_tokens.unwrap_or(0)
 }
 
-fn charge(st: &AppState, scopes: &[String], tokens: u64) -> bool {
-    let now = st.clock_ms();
+/// Takes one request from the scope's bucket: the shared one in Redis when configured, else
+/// (or when Redis cannot answer and the gateway fails open) this process's own. `Err` is the
+/// refusal of a gateway that fails closed.
+async fn admit_throttle(
+    st: &AppState,
+    key: &str,
+    limits: Limits,
+) -> Result<Result<(), crate::limit::Exhausted>, GatewayError> {
+    if let Some(shared) = &st.shared_limiter {
+        match shared.admit(key, limits).await {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                st.metrics.throttle_unavailable.inc();
+                tracing::warn!(error = %e.0, "shared throttle unavailable");
+                if st.fail_mode == FailMode::Closed {
+                    return Err(GatewayError::internal(
+                        "throttle_unavailable",
+                        "rate limiting is unavailable and the gateway is configured to fail closed",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(st.limiter.admit(key, limits, st.clock_ms()))
+}
+
+/// Charges model tokens to the scopes and says whether every budget still holds. With shared
+/// buckets the charge goes to Redis; if Redis cannot answer, this process's buckets count it.
+async fn charge(st: &AppState, scopes: &[String], tokens: u64) -> bool {
     let mut ok = true;
     for s in scopes {
-        ok &= st.limiter.charge(s, tokens, now);
+        ok &= charge_one(st, s, tokens).await;
     }
     ok
+}
+
+async fn charge_one(st: &AppState, scope: &str, tokens: u64) -> bool {
+    if let Some(shared) = &st.shared_limiter {
+        match shared.charge(scope, tokens).await {
+            Ok(ok) => return ok,
+            Err(e) => {
+                st.metrics.throttle_unavailable.inc();
+                tracing::warn!(error = %e.0, "shared throttle unavailable");
+            }
+        }
+    }
+    st.limiter.charge(scope, tokens, st.clock_ms())
+}
+
+/// [`charge`] from code that cannot wait (a stream's end, which may run in a destructor):
+/// local buckets at once, shared ones from a task of their own.
+fn charge_later(st: &Arc<AppState>, scopes: &[String], tokens: u64) {
+    if st.shared_limiter.is_none() {
+        let now = st.clock_ms();
+        for s in scopes {
+            st.limiter.charge(s, tokens, now);
+        }
+        return;
+    }
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let st = Arc::clone(st);
+        let scopes = scopes.to_vec();
+        rt.spawn(async move {
+            charge(&st, &scopes, tokens).await;
+        });
+    }
 }
 
 fn finish_overhead(st: &AppState, resp: &mut Response, overhead: Duration) {
@@ -829,7 +888,7 @@ impl Passing {
             }
             let spent = self.filter.output_tokens().saturating_sub(before);
             let scopes = self.a.as_ref().map_or(&[][..], |a| a.scopes.as_slice());
-            if spent > 0 && !scopes.is_empty() && !charge(&self.st, scopes, spent) {
+            if spent > 0 && !scopes.is_empty() && !charge(&self.st, scopes, spent).await {
                 self.cut = true;
                 self.st.metrics.streams_cut.inc();
                 out.extend_from_slice(&self.filter.finish_early(EarlyStop::TokenBudget));
@@ -874,7 +933,9 @@ impl Passing {
         // Tokens of a stream that ran to its end were charged as they passed; the prompt's
         // are charged here, once upstream has counted them.
         if let Some(p) = facts.prompt_tokens {
-            charge(&self.st, &a.scopes, p);
+            if !a.scopes.is_empty() {
+                charge_later(&self.st, &a.scopes, p);
+            }
         }
         record(&self.st, a, answer);
     }

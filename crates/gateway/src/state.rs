@@ -28,8 +28,11 @@ pub struct AppState {
     pub rules: Arc<Rules>,
     /// The engine on the live stream.
     pub engine: LiveEngine,
-    /// Throttle buckets.
+    /// Throttle buckets of this process (all of them with `[throttle] backend = "local"`; the
+    /// fallback when Redis cannot answer and the gateway fails open).
     pub limiter: Limiter,
+    /// Throttle buckets shared through Redis, with `[throttle] backend = "redis"`.
+    pub shared_limiter: Option<Arc<crate::shared_limit::SharedLimiter>>,
     /// The model server.
     pub upstream: Upstream,
     /// Seals withheld reasoning.

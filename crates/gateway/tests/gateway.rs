@@ -296,13 +296,7 @@ async fn shadow_rule_records_without_enforcing() {
 
 #[tokio::test]
 async fn throttle_admits_the_budget_then_answers_429_with_retry_after() {
-    let policy = r#"version = 1
-[[rule]]
-name = "everyone"
-when = 'true'
-action = "throttle"
-requests_per_minute = 2
-"#;
+    let policy = &throttle_policy(2);
     let h = harness(Some(policy), "").await;
     for _ in 0..2 {
         assert_eq!(
@@ -1020,5 +1014,131 @@ async fn summarized_reasoning_shows_the_summarizers_answer_and_falls_back_when_i
     assert!(
         metrics.contains("moat_summary_fallbacks_total 1"),
         "{metrics}"
+    );
+}
+
+/// A policy that throttles every account to `rpm` requests per minute.
+fn throttle_policy(rpm: u32) -> String {
+    format!(
+        "version = 1\n[[rule]]\nname = \"everyone\"\nwhen = 'true'\naction = \"throttle\"\nrequests_per_minute = {rpm}\n"
+    )
+}
+
+/// The Redis URL of `.ci/run`'s local server, or `None` (the test then says it skipped).
+fn redis_url() -> Option<String> {
+    let url = std::env::var("MOAT_TEST_REDIS")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if url.is_none() {
+        eprintln!("skipped: MOAT_TEST_REDIS is not set (a Redis URL)");
+    }
+    url
+}
+
+/// A key prefix no other test (or earlier run) uses.
+fn fresh_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("moat-test:{name}:{}:{nanos}:", std::process::id())
+}
+
+fn redis_throttle(prefix: &str) -> String {
+    format!(
+        "[throttle]\nbackend = \"redis\"\nredis_url_env = \"MOAT_TEST_REDIS\"\nkey_prefix = \"{prefix}\"\ntimeout_ms = 1000\n"
+    )
+}
+
+#[tokio::test]
+async fn shared_throttle_holds_one_budget_across_two_gateways() {
+    let Some(_) = redis_url() else { return };
+    let policy = &throttle_policy(3);
+    let throttle = redis_throttle(&fresh_prefix("two-gateways"));
+    let one = harness(Some(policy), &throttle).await;
+    let two = harness(Some(policy), &throttle).await;
+    // Three requests of one account, spread over both gateways, use up its budget…
+    for h in [&one, &two, &one] {
+        let (status, _, body) = call(h, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // …so the fourth is refused by either of them.
+    for h in [&two, &one] {
+        let (status, headers, body) =
+            call(h, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=20).contains(&wait), "{wait}");
+    }
+    // Another account has its own budget.
+    let (status, _, _) = call(
+        &two,
+        post("/v1/chat/completions", KEY_BOB, &chat("m", false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        one.gw.state().metrics.throttle_unavailable.get(),
+        0,
+        "Redis answered every call"
+    );
+}
+
+#[tokio::test]
+async fn shared_token_budget_is_charged_by_every_gateway() {
+    let Some(url) = redis_url() else { return };
+    use moat_gateway::limit::Limits;
+    use moat_gateway::shared_limit::SharedLimiter;
+    let prefix = fresh_prefix("tokens");
+    let a = SharedLimiter::new(&url, &prefix, Duration::from_secs(1)).unwrap();
+    let b = SharedLimiter::new(&url, &prefix, Duration::from_secs(1)).unwrap();
+    let lim = Limits {
+        requests_per_minute: None,
+        tokens_per_minute: Some(100),
+    };
+    assert_eq!(a.admit("c:C-1", lim).await.unwrap(), Ok(()));
+    assert!(a.charge("c:C-1", 60).await.unwrap());
+    // The other gateway's stream spends the rest: it is told to cut.
+    assert!(!b.charge("c:C-1", 60).await.unwrap());
+    let refused = b.admit("c:C-1", lim).await.unwrap().unwrap_err();
+    assert!(refused.retry_after >= 12, "{refused:?}");
+    // A scope never admitted is not limited.
+    assert!(a.charge("c:nobody", 1_000_000).await.unwrap());
+}
+
+#[tokio::test]
+async fn unreachable_redis_serves_on_local_buckets_or_refuses_by_fail_mode() {
+    // Nothing listens on port 1: every shared call fails fast.
+    let var = format!("MOAT_TEST_REDIS_DOWN_{}", std::process::id());
+    std::env::set_var(&var, "redis://127.0.0.1:1/");
+    let policy = &throttle_policy(2);
+    let throttle =
+        format!("[throttle]\nbackend = \"redis\"\nredis_url_env = \"{var}\"\ntimeout_ms = 200\n");
+    let open = harness(Some(policy), &throttle).await;
+    // Fail open: the local buckets take over, limits included.
+    for _ in 0..2 {
+        let (status, _, body) =
+            call(&open, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, _, _) = call(&open, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(open.gw.state().metrics.throttle_unavailable.get() >= 3);
+
+    let closed = harness(
+        Some(policy),
+        &format!("{throttle}[failure]\nmode = \"closed\"\n"),
+    )
+    .await;
+    let (status, _, body) = call(
+        &closed,
+        post("/v1/chat/completions", KEY, &chat("m", false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("throttle_unavailable"), "{body}");
+    assert!(
+        !body.contains("127.0.0.1:1"),
+        "the URL stays out of answers: {body}"
     );
 }
