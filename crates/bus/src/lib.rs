@@ -203,7 +203,8 @@ async fn ensure_stream(
 /// (one thread) that drives the connection between calls, so call it from a plain thread (the
 /// recorder's), never from async code.
 pub struct Publisher {
-    rt: tokio::runtime::Runtime,
+    /// `None` only while dropping.
+    rt: Option<tokio::runtime::Runtime>,
     js: jetstream::Context,
     cfg: BusConfig,
 }
@@ -230,7 +231,11 @@ impl Publisher {
             .build()
             .map_err(BusError::Runtime)?;
         let js = rt.block_on(connect(&cfg))?;
-        Ok(Publisher { rt, js, cfg })
+        Ok(Publisher {
+            rt: Some(rt),
+            js,
+            cfg,
+        })
     }
 
     /// Publishes exchanges (all or an error: a failed batch may be published again, and
@@ -280,7 +285,12 @@ impl Publisher {
     ) -> Result<AppendReport, BusError> {
         let js = &self.js;
         let timeout = self.cfg.ack_timeout;
-        self.rt.block_on(async move {
+        let Some(rt) = &self.rt else {
+            return Err(BusError::Config(
+                "the publisher is shutting down".to_owned(),
+            ));
+        };
+        rt.block_on(async move {
             let mut report = AppendReport::default();
             let mut items = items.into_iter().peekable();
             while items.peek().is_some() {
@@ -314,6 +324,16 @@ impl Publisher {
             }
             Ok(report)
         })
+    }
+}
+
+impl Drop for Publisher {
+    /// Safe anywhere, async code included (a gateway drops its store there): the runtime is
+    /// shut down without waiting. Every publish has already been acknowledged by then.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

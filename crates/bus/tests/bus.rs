@@ -369,3 +369,16 @@ async fn a_worker_stopped_before_acknowledging_leaves_its_messages_to_the_next()
     stop2.send(true).unwrap();
     second.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_publisher_can_be_dropped_in_async_code() {
+    let Some(url) = nats_url() else { return };
+    let ts = TestStream::new(&url);
+    let cfg = ts.cfg.clone();
+    // Made on a plain thread (it blocks), dropped here, inside the runtime, as a gateway's
+    // store is when `moat serve` stops.
+    let p = std::thread::spawn(move || Publisher::connect(cfg).unwrap())
+        .join()
+        .unwrap();
+    drop(p);
+}

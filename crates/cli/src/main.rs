@@ -43,6 +43,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Validate a gateway configuration and its policy file without starting anything.
     CheckConfig(cmd::serve::CheckArgs),
+    /// Scale-out: store what gateways publish to NATS JetStream, acknowledging only what the
+    /// store holds.
+    Worker(cmd::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Mark(args) => cmd::mark::run(*args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::CheckConfig(args) => cmd::serve::check(args),
+        Command::Worker(args) => cmd::worker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,53 @@ pub struct Config {
     /// Where throttle counters live.
     #[serde(default)]
     pub throttle: ThrottleSection,
+    /// Scale-out: publish records to NATS JetStream for `moat worker`s to store.
+    #[serde(default)]
+    pub bus: BusSection,
+}
+
+/// `[bus]`: with `url_env` set, the gateway publishes every exchange and decision to a NATS
+/// JetStream stream instead of writing them itself; `moat worker`s (reading the same file)
+/// store them in the `[store]` database, which the gateway still reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    /// The environment variable holding the NATS URL (`nats://host:4222`; it may hold
+    /// credentials, so it is never written here or shown). Unset: no bus.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The JetStream stream (created if missing).
+    #[serde(default = "default_bus_stream")]
+    pub stream: String,
+    /// Subject prefix: exchanges go to `PREFIX.x.P`, decisions to `PREFIX.d.P`.
+    #[serde(default = "default_bus_prefix")]
+    pub subject_prefix: String,
+    /// Partitions of the account space (fixed for the stream's life).
+    #[serde(default = "default_bus_partitions")]
+    pub partitions: u32,
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        BusSection {
+            url_env: None,
+            stream: default_bus_stream(),
+            subject_prefix: default_bus_prefix(),
+            partitions: default_bus_partitions(),
+        }
+    }
+}
+
+fn default_bus_stream() -> String {
+    "MOAT".to_owned()
+}
+
+fn default_bus_prefix() -> String {
+    "moat".to_owned()
+}
+
+fn default_bus_partitions() -> u32 {
+    16
 }
 
 /// `[throttle]`: where the buckets of the policy's `throttle` action are kept.
@@ -631,6 +678,9 @@ impl Config {
                 "throttle.redis_url_env",
                 "backend = \"redis\" needs the name of the environment variable that holds the Redis URL".to_owned(),
             ));
+        }
+        if self.bus.partitions == 0 || self.bus.partitions > 1024 {
+            return Err(bad("bus.partitions", "must be 1 to 1024".to_owned()));
         }
         if self.throttle.timeout_ms == 0 {
             return Err(bad("throttle.timeout_ms", "must be positive".to_owned()));

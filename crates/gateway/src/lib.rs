@@ -293,6 +293,24 @@ fn load_accounts(path: &Path) -> Result<Vec<moat_types::Account>, StartError> {
         .collect()
 }
 
+/// The bus settings when `[bus] url_env` is set (the URL from that variable; a missing
+/// variable is named, its value never shown).
+pub fn bus_config(cfg: &config::BusSection) -> Result<Option<moat_bus::BusConfig>, StartError> {
+    let Some(var) = cfg.url_env.as_deref() else {
+        return Ok(None);
+    };
+    let url = secret_from_env(var).ok_or_else(|| {
+        StartError::Secret(format!(
+            "bus.url_env: the environment variable {var} is not set or empty"
+        ))
+    })?;
+    let mut bus = moat_bus::BusConfig::new(&url);
+    bus.stream = cfg.stream.clone();
+    bus.subject_prefix = cfg.subject_prefix.clone();
+    bus.partitions = cfg.partitions;
+    Ok(Some(bus))
+}
+
 /// Opens the configured store. The PostgreSQL connection string comes from the environment
 /// variable the configuration names; a missing variable is named, its value never shown.
 pub fn open_store(cfg: &config::StoreSection) -> Result<Arc<dyn Store>, StartError> {
@@ -343,7 +361,17 @@ impl Gateway {
     /// Blocking (it opens the store and replays it into the engine): call it before entering
     /// the async runtime, or from `spawn_blocking`, never from async code.
     pub fn build(cfg: &Config) -> Result<Gateway, StartError> {
-        Gateway::build_with_store(cfg, open_store(&cfg.store)?)
+        let store = open_store(&cfg.store)?;
+        let store = match bus_config(&cfg.bus)? {
+            // Scale-out: records go to the stream, workers store them in the same database.
+            Some(bus) => {
+                let publisher = moat_bus::Publisher::connect(bus)
+                    .map_err(|e| StartError::Secret(format!("bus: {e}")))?;
+                Arc::new(moat_bus::PublishingStore::new(publisher, store))
+            }
+            None => store,
+        };
+        Gateway::build_with_store(cfg, store)
     }
 
     /// As [`Gateway::build`], on a given store (tests use an in-memory one).

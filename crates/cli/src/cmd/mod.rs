@@ -8,6 +8,7 @@ pub mod report;
 pub mod serve;
 pub mod sim;
 pub mod validate;
+pub mod worker;
 
 use std::io::Write;
 
