@@ -242,47 +242,43 @@ impl Publisher {
     /// the duplicates are dropped by message id). `duplicates` counts records the stream
     /// already had.
     pub fn publish_exchanges(&self, batch: &[Exchange]) -> Result<AppendReport, BusError> {
-        let items: Result<Vec<_>, BusError> = batch
-            .iter()
-            .map(|x| {
-                let body = serde_json::to_vec(x).map_err(|e| BusError::JetStream {
-                    what: "encoding an exchange".to_owned(),
-                    reason: e.to_string(),
-                })?;
-                Ok((
-                    self.cfg.exchange_subject(&x.account_id),
-                    x.request_id.clone(),
-                    body,
-                ))
-            })
-            .collect();
-        self.publish(items?)
+        self.publish(batch, "an exchange", |x| {
+            (
+                self.cfg.exchange_subject(&x.account_id),
+                x.request_id.clone(),
+            )
+        })
     }
 
     /// Publishes decisions, as [`Publisher::publish_exchanges`]; their message id is the
     /// request id and time, as the store's idempotency key.
     pub fn publish_decisions(&self, batch: &[DecisionRecord]) -> Result<AppendReport, BusError> {
-        let items: Result<Vec<_>, BusError> = batch
-            .iter()
-            .map(|d| {
-                let body = serde_json::to_vec(d).map_err(|e| BusError::JetStream {
-                    what: "encoding a decision".to_owned(),
-                    reason: e.to_string(),
-                })?;
-                let id = d
-                    .request_id
-                    .as_ref()
-                    .map(|r| format!("d:{r}:{}", d.ts.as_millis()));
-                Ok((self.cfg.decision_subject(&d.account_id), id, body))
-            })
-            .collect();
-        self.publish(items?)
+        self.publish(batch, "a decision", |d| {
+            let id = d
+                .request_id
+                .as_ref()
+                .map(|r| format!("d:{r}:{}", d.ts.as_millis()));
+            (self.cfg.decision_subject(&d.account_id), id)
+        })
     }
 
-    fn publish(
+    /// Encodes `batch` as JSON, each record to the subject and with the message id `route`
+    /// gives it, publishes it and waits for the acknowledgements.
+    fn publish<T: serde::Serialize>(
         &self,
-        items: Vec<(String, Option<String>, Vec<u8>)>,
+        batch: &[T],
+        what: &str,
+        route: impl Fn(&T) -> (String, Option<String>),
     ) -> Result<AppendReport, BusError> {
+        let mut items = Vec::with_capacity(batch.len());
+        for r in batch {
+            let body = serde_json::to_vec(r).map_err(|e| BusError::JetStream {
+                what: format!("encoding {what}"),
+                reason: e.to_string(),
+            })?;
+            let (subject, id) = route(r);
+            items.push((subject, id, body));
+        }
         let js = &self.js;
         let timeout = self.cfg.ack_timeout;
         let Some(rt) = &self.rt else {

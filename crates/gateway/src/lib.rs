@@ -186,6 +186,16 @@ fn secret_from_env(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }
 
+/// The value of the environment variable `var` that the configuration key `key` names; an
+/// error names both, never the value.
+fn required_secret(key: &str, var: &str) -> Result<String, StartError> {
+    secret_from_env(var).ok_or_else(|| {
+        StartError::Secret(format!(
+            "{key}: the environment variable {var} is not set or empty"
+        ))
+    })
+}
+
 fn sealing_key(cfg: &config::ReasoningSection) -> Result<Sealer, StartError> {
     let hex = if let Some(file) = &cfg.key_file {
         Some(
@@ -299,11 +309,7 @@ pub fn bus_config(cfg: &config::BusSection) -> Result<Option<moat_bus::BusConfig
     let Some(var) = cfg.url_env.as_deref() else {
         return Ok(None);
     };
-    let url = secret_from_env(var).ok_or_else(|| {
-        StartError::Secret(format!(
-            "bus.url_env: the environment variable {var} is not set or empty"
-        ))
-    })?;
+    let url = required_secret("bus.url_env", var)?;
     let mut bus = moat_bus::BusConfig::new(&url);
     bus.stream = cfg.stream.clone();
     bus.subject_prefix = cfg.subject_prefix.clone();
@@ -317,12 +323,7 @@ pub fn open_store(cfg: &config::StoreSection) -> Result<Arc<dyn Store>, StartErr
     Ok(match cfg.backend {
         config::StoreBackend::Sqlite => Arc::new(SqliteStore::open(&cfg.path)?),
         config::StoreBackend::Postgres => {
-            let var = cfg.url_env.as_deref().unwrap_or("");
-            let url = secret_from_env(var).ok_or_else(|| {
-                StartError::Secret(format!(
-                    "store.url_env: the environment variable {var} is not set or empty"
-                ))
-            })?;
+            let url = required_secret("store.url_env", cfg.url_env.as_deref().unwrap_or(""))?;
             Arc::new(moat_store::PostgresStore::connect_schema(
                 &url,
                 &cfg.schema,
@@ -339,12 +340,10 @@ fn shared_limiter(
     if cfg.backend != config::ThrottleBackend::Redis {
         return Ok(None);
     }
-    let var = cfg.redis_url_env.as_deref().unwrap_or("");
-    let url = secret_from_env(var).ok_or_else(|| {
-        StartError::Secret(format!(
-            "throttle.redis_url_env: the environment variable {var} is not set or empty"
-        ))
-    })?;
+    let url = required_secret(
+        "throttle.redis_url_env",
+        cfg.redis_url_env.as_deref().unwrap_or(""),
+    )?;
     let limiter = shared_limit::SharedLimiter::new(
         &url,
         &cfg.key_prefix,

@@ -473,11 +473,16 @@ impl Writer {
         let c = &self.shared.counters;
         c.recover_pending.store(false, Ordering::Release);
         let tag = u64::try_from(self.shared.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let kinds: [(&SpillFile, &'static str); 2] = [
-            (&self.shared.exchange_spill, "exchange"),
-            (&self.shared.decision_spill, "decision"),
+        type Import = fn(&dyn Store, &Path) -> Result<crate::ImportReport, StoreError>;
+        let kinds: [(&SpillFile, &'static str, Import); 2] = [
+            (&self.shared.exchange_spill, "exchange", import_spill),
+            (
+                &self.shared.decision_spill,
+                "decision",
+                import_decision_spill,
+            ),
         ];
-        for (file, kind) in kinds {
+        for (file, kind, import) in kinds {
             let paths = match file.set_aside(tag) {
                 Ok(p) => p,
                 Err(error) => {
@@ -488,11 +493,7 @@ impl Writer {
             };
             for path in paths {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    if kind == "exchange" {
-                        import_spill(self.store.as_ref(), &path)
-                    } else {
-                        import_decision_spill(self.store.as_ref(), &path)
-                    }
+                    import(self.store.as_ref(), &path)
                 }))
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("store panicked".to_owned())));
                 match result {
