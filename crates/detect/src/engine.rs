@@ -61,6 +61,20 @@ pub struct AccountStatus {
     pub reasons: crate::Reasons,
 }
 
+impl AccountStatus {
+    /// The account's detection line, as [`Engine::detections`] writes it.
+    pub fn line(self, id: &str) -> AccountDetection {
+        AccountDetection {
+            account_id: id.to_owned(),
+            risk: self.risk,
+            flagged: self.flagged,
+            flagged_at: self.flagged_at,
+            campaign_id: self.campaign,
+            reasons: self.reasons.names(),
+        }
+    }
+}
+
 /// Counters for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -505,17 +519,8 @@ impl Engine {
     /// The detections so far, as [`Engine::finish`] would write them now, without ending the
     /// stream (the gateway's admin API and its periodic snapshots).
     pub fn detections(&self) -> Vec<Detection> {
-        let mut lines: Vec<AccountDetection> = self
-            .account_statuses()
-            .map(|(id, s)| AccountDetection {
-                account_id: id.to_owned(),
-                risk: s.risk,
-                flagged: s.flagged,
-                flagged_at: s.flagged_at,
-                campaign_id: s.campaign,
-                reasons: s.reasons.names(),
-            })
-            .collect();
+        let mut lines: Vec<AccountDetection> =
+            self.account_statuses().map(|(id, s)| s.line(id)).collect();
         lines.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         let mut out: Vec<Detection> = lines.into_iter().map(Detection::Account).collect();
         out.extend(
@@ -552,8 +557,9 @@ fn round3(x: f32) -> f64 {
 /// A short, single-line excerpt of prompt text for evidence.
 ///
 /// The words of `text` joined by single spaces, cut to 117 characters and `...` when longer
-/// than 120; only the words needed are looked at.
-fn excerpt(text: &str) -> String {
+/// than 120; only the words needed are looked at. Idempotent (an excerpt is its own excerpt),
+/// which lets stored feature records keep excerpts in place of the texts (`features::codec`).
+pub(crate) fn excerpt(text: &str) -> String {
     const MAX: usize = 120;
     // Room for MAX characters of up to four bytes each: one allocation.
     let mut out = String::with_capacity(text.len().min(4 * MAX + 4));

@@ -5,7 +5,8 @@
 //! exchange alone, so callers may compute [`Features`] on several threads and feed them to
 //! [`crate::Engine::observe_features`] in stream order; the result is the same as
 //! [`crate::Engine::observe`] on the exchanges. Not where anything is decided: a feature is a
-//! description of one request.
+//! description of one request. Features travel between processes as compact binary records
+//! ([`Features::encode`], [`Features::decode`]; layout in `codec`).
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -16,10 +17,18 @@ use crate::hash::Fnv;
 use crate::signals::{HarvestParams, RequestSignals, Signals};
 use crate::template;
 
+mod codec;
+
+pub use codec::DecodeError;
+
 /// System prompts shorter than this (trimmed bytes) are too generic to link accounts.
 const MIN_SYSTEM_PROMPT: usize = 24;
 
 /// The per-exchange input of the engine.
+///
+/// Features decoded from a record ([`Features::decode`]) hold of each text only what the engine
+/// reads (of the prompt, the evidence labels of its wrapper segments); the engine gives the
+/// same results on them as on the features they were encoded from.
 #[derive(Debug, Clone)]
 pub struct Features {
     pub(crate) ts: Timestamp,
@@ -223,29 +232,18 @@ impl Features {
             if u.is_empty() && j.is_empty() {
                 return None;
             }
-            let mut h = Fnv::tagged(b'C');
-            h.bytes(u.as_bytes());
-            h.byte(0);
-            h.bytes(j.as_bytes());
-            Some((h.finish(), ua, ja4))
+            Some((client_key(u, j), ua, ja4))
         });
         let system_str = system.as_ref().map_or("", |(_, s)| s);
         let (ua, ja4) = client.map_or(("", ""), |(_, ua, ja4)| (ua, ja4));
-        let parts = [
+        let (text, ends) = pack([
             account_id,
             model.unwrap_or_default(),
             &user_text,
             system_str,
             ua,
             ja4,
-        ];
-        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ends = [0u32; PARTS];
-        for (end, part) in ends.iter_mut().zip(parts) {
-            text.push_str(part);
-            // Lines are far shorter than 4 GiB (the reader caps them).
-            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        }
+        ]);
         Features {
             ts,
             signals: request_signals,
@@ -256,7 +254,7 @@ impl Features {
             system_key: system.as_ref().map(|(key, _)| *key),
             client_key: client.map(|(key, _, _)| key),
             has_model: model.is_some(),
-            text: text.into_boxed_str(),
+            text,
             ends,
         }
     }
@@ -308,6 +306,27 @@ impl Features {
             .get(start as usize..end as usize)
             .unwrap_or_default()
     }
+}
+
+/// The [`Part`]s one after another, with the end of each.
+fn pack(parts: [&str; PARTS]) -> (Box<str>, [u32; PARTS]) {
+    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    let mut ends = [0u32; PARTS];
+    for (end, part) in ends.iter_mut().zip(parts) {
+        text.push_str(part);
+        // Lines are far shorter than 4 GiB (the reader caps them, and so does the decoder).
+        *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+    }
+    (text.into_boxed_str(), ends)
+}
+
+/// Fingerprint of a client build from its trimmed user agent and JA4.
+fn client_key(user_agent: &str, ja4: &str) -> u64 {
+    let mut h = Fnv::tagged(b'C');
+    h.bytes(user_agent.as_bytes());
+    h.byte(0);
+    h.bytes(ja4.as_bytes());
+    h.finish()
 }
 
 /// Fingerprint of a system prompt: case and whitespace runs do not matter.

@@ -25,5 +25,5 @@ pub mod template;
 
 pub use config::Config;
 pub use engine::{AccountStatus, Engine, Stats, Verdict};
-pub use features::Features;
+pub use features::{DecodeError, Features};
 pub use reasons::{Reason, Reasons};

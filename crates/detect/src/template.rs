@@ -48,6 +48,19 @@ impl Segments {
         self.items.get(..self.len).unwrap_or_default()
     }
 
+    /// Appends a segment as given, (fingerprint, start, end), without looking at any text (the
+    /// segments of a decoded feature record); false when full.
+    pub(crate) fn push(&mut self, segment: (u64, u32, u32)) -> bool {
+        match self.items.get_mut(self.len) {
+            Some(slot) => {
+                *slot = segment;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds `seg`, a slice of `text`, unless a segment with its fingerprint is there already
     /// (or it is full).
     fn push_unique(&mut self, text: &str, (hash, seg): (u64, &str)) {
