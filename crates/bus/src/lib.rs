@@ -14,7 +14,19 @@
 //!   dies before acknowledging leaves its messages to be redelivered (to it or another worker);
 //!   the store's idempotent appends (by `request_id`) make that exactly once in effect.
 //!
-//! Not here: what a worker does besides storing (detection), the gateway's configuration.
+//! - Workers also turn each exchange into the detection engine's input and append it to the
+//!   feature log ([`FeatureLog`]); the one consolidator ([`consolidate`]) folds that log into
+//!   the engine and publishes standings and campaigns to a key-value bucket every gateway
+//!   watches ([`watch_standings`]).
+//!
+//! Not here: the gateway's configuration, policy.
+
+mod consolidate;
+
+pub use consolidate::{
+    run_consolidator, standings_bucket, watch_standings, ConsolidateOptions, ConsolidatorMeta,
+    ConsolidatorStats, Election, Lease, Snapshot, StandingUpdate, CONSOLIDATOR_ROLE,
+};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,9 +35,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use moat_detect::Features;
 use moat_store::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, DecisionQuery,
-    DecisionRecord, ExchangeQuery, ExportSink, Page, Store, StoreError,
+    DecisionRecord, ExchangeQuery, ExportSink, FeatureLog, FeatureRow, Page, Store, StoreError,
 };
 use moat_types::{Exchange, Timestamp};
 
@@ -408,6 +421,8 @@ pub struct WorkerStats {
     pub malformed: AtomicU64,
     /// Batches the store refused; their messages were handed back for redelivery.
     pub store_failures: AtomicU64,
+    /// Feature rows appended to the feature log (redeliveries included).
+    pub features: AtomicU64,
 }
 
 /// How a worker consumes.
@@ -428,11 +443,14 @@ fn consumer_name(cfg: &BusConfig, p: u32) -> String {
 }
 
 /// Consumes the partitions in `opts` into `store` until `stop` resolves; see the crate
-/// documentation. `store` is called through `spawn_blocking` (stores block).
+/// documentation. With `features`, each exchange's detection features are appended to that
+/// log too, before the batch is acknowledged. Both are called through `spawn_blocking`
+/// (stores block).
 pub async fn run_worker(
     cfg: BusConfig,
     opts: WorkerOptions,
     store: Arc<dyn Store>,
+    features: Option<Arc<dyn FeatureLog>>,
     stats: Arc<WorkerStats>,
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), BusError> {
@@ -465,6 +483,7 @@ pub async fn run_worker(
             consumer,
             opts.batch.max(1),
             Arc::clone(&store),
+            features.clone(),
             Arc::clone(&stats),
         )));
     }
@@ -497,6 +516,7 @@ async fn consume(
     consumer: consumer::PullConsumer,
     batch: usize,
     store: Arc<dyn Store>,
+    features: Option<Arc<dyn FeatureLog>>,
     stats: Arc<WorkerStats>,
 ) {
     loop {
@@ -545,14 +565,24 @@ async fn consume(
             }
         }
         let s = Arc::clone(&store);
+        let log = features.clone();
         let written = tokio::task::spawn_blocking(move || {
             let a = s.append_exchanges(&exchanges)?;
             let b = s.append_decisions(&decisions)?;
-            Ok::<_, StoreError>((a.new + b.new, a.duplicates + b.duplicates))
+            // Features of every exchange, duplicates too: a worker may have died between the
+            // two appends, and the log's appends are idempotent as well.
+            let mut rows = 0;
+            if let Some(log) = log {
+                let batch = feature_rows(&exchanges);
+                rows = batch.len() as u64;
+                log.append_features(&batch)?;
+            }
+            Ok::<_, StoreError>((a.new + b.new, a.duplicates + b.duplicates, rows))
         })
         .await;
         match written {
-            Ok(Ok((new, duplicates))) => {
+            Ok(Ok((new, duplicates, rows))) => {
+                stats.features.fetch_add(rows, Ordering::Relaxed);
                 for m in &keep {
                     if let Err(e) = m.ack().await {
                         tracing::warn!(error = %e, "worker: acknowledgement failed; the message will be redelivered (and skipped as a duplicate)");
@@ -576,6 +606,23 @@ async fn consume(
             }
         }
     }
+}
+
+/// The feature-log rows of exchanges: the engine's input, encoded.
+pub fn feature_rows(exchanges: &[Exchange]) -> Vec<FeatureRow> {
+    exchanges
+        .iter()
+        .map(|x| {
+            let mut body = Vec::with_capacity(256);
+            Features::of(x).encode(&mut body);
+            FeatureRow {
+                request_id: x.request_id.clone(),
+                account_id: x.account_id.clone(),
+                ts: x.ts,
+                body,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -176,6 +176,7 @@ async fn two_workers_store_everything_once_and_republished_records_are_duplicate
             ts.cfg.clone(),
             options(&ts.cfg),
             Arc::clone(&store),
+            None,
             stats,
             async move {
                 let _ = stop.changed().await;
@@ -301,6 +302,7 @@ async fn store_outage_leaves_messages_in_the_stream_until_they_are_stored() {
         ts.cfg.clone(),
         options(&ts.cfg),
         Arc::clone(&store),
+        None,
         Arc::clone(&stats),
         async move {
             let _ = stop_rx.changed().await;
@@ -339,6 +341,7 @@ async fn a_worker_stopped_before_acknowledging_leaves_its_messages_to_the_next()
         ts.cfg.clone(),
         options(&ts.cfg),
         stuck,
+        None,
         Arc::new(WorkerStats::default()),
         async move {
             let _ = rx1.changed().await;
@@ -355,6 +358,7 @@ async fn a_worker_stopped_before_acknowledging_leaves_its_messages_to_the_next()
         ts.cfg.clone(),
         options(&ts.cfg),
         Arc::clone(&store),
+        None,
         Arc::clone(&stats),
         async move {
             let _ = rx2.changed().await;

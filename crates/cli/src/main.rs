@@ -43,9 +43,15 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Validate a gateway configuration and its policy file without starting anything.
     CheckConfig(cmd::serve::CheckArgs),
+    /// Send an exchange log's requests to gateways as their clients sent them (drills and
+    /// equivalence tests; see `[identity] time_header`).
+    Replay(cmd::replay::Args),
     /// Scale-out: store what gateways publish to NATS JetStream, acknowledging only what the
     /// store holds.
     Worker(cmd::worker::Args),
+    /// Scale-out: campaign discovery over every gateway's traffic (one leader at a time),
+    /// publishing standings to the gateways.
+    Consolidate(cmd::consolidate::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,7 +72,9 @@ fn main() -> ExitCode {
         Command::Mark(args) => cmd::mark::run(*args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::CheckConfig(args) => cmd::serve::check(args),
+        Command::Replay(args) => cmd::replay::run(args),
         Command::Worker(args) => cmd::worker::run(args),
+        Command::Consolidate(args) => cmd::consolidate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

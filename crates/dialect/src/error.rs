@@ -47,6 +47,15 @@ pub enum DialectError {
         /// What the field should have been.
         expected: &'static str,
     },
+    /// A record's request that no body of its dialect parses into (see
+    /// [`crate::request_body`]).
+    #[error("{at}: cannot be sent as a request body: {reason}")]
+    Unrepresentable {
+        /// Path of the offending field in the record's `request`, e.g. `params.max_tokens`.
+        at: String,
+        /// Why no body carries it.
+        reason: &'static str,
+    },
     /// A token given to [`crate::Sealer::open`] that does not open.
     #[error("invalid reasoning token: {0}")]
     InvalidToken(TokenFault),

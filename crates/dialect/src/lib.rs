@@ -4,8 +4,9 @@
 //! What it is for: turning a request and a response (whole or streamed) into the facts of an
 //! exchange-log v1 record ([`parse_request`], [`inspect_response`], [`StreamFilter`]); finding
 //! the reasoning in every dialect in use; withholding it behind an opaque authenticated token
-//! ([`Sealer`], [`withhold_response`]) that clients echo back in later turns; and restoring the
-//! original from such tokens before a request goes upstream ([`restore_request`]).
+//! ([`Sealer`], [`withhold_response`]) that clients echo back in later turns; restoring the
+//! original from such tokens before a request goes upstream ([`restore_request`]); and, for
+//! replays, rebuilding the body a client sent from a record's request ([`request_body`]).
 //!
 //! What it is not: it does no IO, knows no HTTP types and reads no clock. The gateway owns the
 //! sockets, the policy decision, timing and the summarizer call; this crate only rewrites JSON
@@ -19,6 +20,7 @@
 
 mod error;
 mod payload;
+mod rebuild;
 mod request;
 mod response;
 mod restore;
@@ -29,6 +31,7 @@ pub mod think;
 mod withhold;
 
 pub use error::{DialectError, TokenFault};
+pub use rebuild::request_body;
 pub use request::{parse_request, RequestFacts};
 pub use response::{inspect_response, ReasoningDisposition, ResponseFacts};
 pub use restore::{restore_request, RestoreReport};

@@ -5,7 +5,7 @@
 //! budget). Shapes that are wrong are refused with the JSON path of the field; shapes that are
 //! merely unusual (unknown parameters, parts without text) are kept or skipped, because the
 //! upstream, not this crate, is the judge of what it accepts. It does not rewrite bodies; see
-//! `crate::restore` for that.
+//! `crate::restore` for that, and `crate::rebuild` for the way back from a record to a body.
 
 use std::collections::BTreeMap;
 
@@ -51,39 +51,19 @@ pub fn parse_request(endpoint: Endpoint, body: &Value) -> Result<RequestFacts, D
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(malformed("stream", "a boolean")),
     };
-    let (messages, prompt, body_keys): (Vec<Message>, Option<String>, &[&str]) = match endpoint {
-        Endpoint::ChatCompletions => (chat_messages(obj)?, None, &["model", "messages"]),
-        Endpoint::Completions => (Vec::new(), Some(prompt(obj)?), &["model", "prompt"]),
-        Endpoint::Responses => (
-            responses_input(obj)?,
-            None,
-            &["model", "input", "instructions"],
-        ),
-        Endpoint::Messages => (
-            anthropic_messages(obj)?,
-            None,
-            &["model", "messages", "system"],
-        ),
+    let (messages, prompt) = match endpoint {
+        Endpoint::ChatCompletions => (chat_messages(obj)?, None),
+        Endpoint::Completions => (Vec::new(), Some(prompt(obj)?)),
+        Endpoint::Responses => (responses_input(obj)?, None),
+        Endpoint::Messages => (anthropic_messages(obj)?, None),
     };
-    let mut params = params(obj, body_keys);
-    let budget_key = match endpoint {
-        Endpoint::ChatCompletions => ["max_completion_tokens", "max_tokens"],
-        Endpoint::Responses => ["max_output_tokens", "max_output_tokens"],
-        Endpoint::Completions | Endpoint::Messages => ["max_tokens", "max_tokens"],
-    };
-    let max_output_tokens = budget_key
-        .iter()
-        .find_map(|k| obj.get(*k).and_then(Value::as_u64));
+    let mut params = params(obj, conversation_keys(endpoint));
+    let max_output_tokens = budget(endpoint, obj);
     if params.max_tokens.is_none() {
         params.max_tokens = max_output_tokens;
     }
     if params.reasoning_effort.is_none() {
-        // Responses nests the effort: `"reasoning": {"effort": "high"}`.
-        params.reasoning_effort = obj
-            .get("reasoning")
-            .and_then(|r| r.get("effort"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        params.reasoning_effort = nested_effort(obj).map(str::to_owned);
     }
     Ok(RequestFacts {
         endpoint,
@@ -99,9 +79,50 @@ pub fn parse_request(endpoint: Endpoint, body: &Value) -> Result<RequestFacts, D
     })
 }
 
+/// The top-level keys of a body of `endpoint` that are not parameters: the model and the
+/// conversation.
+pub(crate) fn conversation_keys(endpoint: Endpoint) -> &'static [&'static str] {
+    match endpoint {
+        Endpoint::ChatCompletions => &["model", "messages"],
+        Endpoint::Completions => &["model", "prompt"],
+        Endpoint::Responses => &["model", "input", "instructions"],
+        Endpoint::Messages => &["model", "messages", "system"],
+    }
+}
+
+/// The output budget of a body: the first of the dialect's budget keys holding a whole number.
+pub(crate) fn budget(endpoint: Endpoint, obj: &Map<String, Value>) -> Option<u64> {
+    let keys: &[&str] = match endpoint {
+        Endpoint::ChatCompletions => &["max_completion_tokens", "max_tokens"],
+        Endpoint::Responses => &["max_output_tokens"],
+        Endpoint::Completions | Endpoint::Messages => &["max_tokens"],
+    };
+    keys.iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_u64))
+}
+
+/// The reasoning effort nested as Responses sends it: `"reasoning": {"effort": "high"}`.
+pub(crate) fn nested_effort(obj: &Map<String, Value>) -> Option<&str> {
+    obj.get("reasoning")
+        .and_then(|r| r.get("effort"))
+        .and_then(Value::as_str)
+}
+
+/// Whether `value` under the parameter `key` is read into the typed [`Params`] field of that
+/// name rather than kept among the untyped ones.
+pub(crate) fn is_typed(key: &str, value: &Value) -> bool {
+    match key {
+        "temperature" | "top_p" => value.as_f64().is_some(),
+        "max_tokens" | "n" | "top_logprobs" => value.as_u64().is_some(),
+        "reasoning_effort" => value.is_string(),
+        "stream" | "logprobs" => value.is_boolean(),
+        _ => false,
+    }
+}
+
 /// Every top-level key but the conversation, typed where the type fits, kept as sent
 /// otherwise (a `logprobs` that is a number in `/v1/completions` is not a boolean).
-fn params(obj: &Map<String, Value>, skip: &[&str]) -> Params {
+pub(crate) fn params(obj: &Map<String, Value>, skip: &[&str]) -> Params {
     let mut p = Params::default();
     let mut extra = BTreeMap::new();
     for (k, v) in obj {

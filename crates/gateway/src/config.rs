@@ -4,6 +4,11 @@
 //! reasoning-sealing key come from environment variables or files it names, and client API
 //! keys appear only as SHA-256 digests.
 //!
+//! One key is for drills and tests only: `[identity] time_header` makes a header, not the
+//! gateway's clock, give each request's time, so that `moat replay` can send a recorded log
+//! and have it recorded and scored at its own times. Whoever can set that header chooses the
+//! time the engine sees: never set it on a listener that clients reach directly.
+//!
 //! Not the policy: rules live in their own file (`moat-policy`), hot-reloaded on their own.
 
 use std::collections::BTreeMap;
@@ -237,6 +242,14 @@ pub struct Identity {
     /// fields; any other name becomes `attr.<name>` for the policy.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// For replaying recorded traffic in drills and tests only: a header (`x-moat-time`)
+    /// whose RFC 3339 timestamp becomes the request's time (the record's `ts`, the time the
+    /// engine and the policy see) instead of the gateway's clock; a request without it, or
+    /// with a value that is not a timestamp, is refused with 400. Whoever can set it chooses
+    /// the time the engine sees, so never set it on a listener that clients reach directly.
+    /// Unset (the default): the gateway's clock.
+    #[serde(default)]
+    pub time_header: Option<String>,
 }
 
 impl Default for Identity {
@@ -248,6 +261,7 @@ impl Default for Identity {
             keys_file: None,
             trusted_proxy_hops: 0,
             headers: BTreeMap::new(),
+            time_header: None,
         }
     }
 }
@@ -429,11 +443,28 @@ pub struct EngineSection {
     /// default matches how long the engine keeps shared attributes.
     #[serde(default = "default_replay")]
     pub replay_hours: u32,
+    /// Where standings come from: `"local"` (this gateway's own engine, fed by its own
+    /// requests) or `"bus"` (scale-out: the consolidator's, over every gateway's traffic,
+    /// watched in the `[bus]` stream's key-value bucket; needs `[bus] url_env`).
+    #[serde(default)]
+    pub source: EngineSource,
+}
+
+/// `[engine] source`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineSource {
+    /// The gateway's own engine.
+    #[default]
+    Local,
+    /// The consolidator's standings.
+    Bus,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
         EngineSection {
+            source: EngineSource::Local,
             accounts_file: None,
             queue: default_engine_queue(),
             discovery_interval_ms: default_discovery(),
@@ -679,6 +710,12 @@ impl Config {
                 "backend = \"redis\" needs the name of the environment variable that holds the Redis URL".to_owned(),
             ));
         }
+        if self.engine.source == EngineSource::Bus && self.bus.url_env.is_none() {
+            return Err(bad(
+                "engine.source",
+                "\"bus\" needs [bus] url_env: the standings come through the stream".to_owned(),
+            ));
+        }
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             return Err(bad("bus.partitions", "must be 1 to 1024".to_owned()));
         }
@@ -713,6 +750,18 @@ impl Config {
                 ));
             }
             check_header_name(header).map_err(|r| bad(&format!("identity.headers.{name}"), r))?;
+        }
+        if let Some(time) = &self.identity.time_header {
+            check_header_name(time).map_err(|r| bad("identity.time_header", r))?;
+            let same = |h: &str| h.eq_ignore_ascii_case(time);
+            if (self.identity.mode == IdentityMode::Header && same(&self.identity.account_header))
+                || self.identity.headers.values().any(|h| same(h))
+            {
+                return Err(bad(
+                    "identity.time_header",
+                    format!("{time:?} is already the account header or an edge attribute header"),
+                ));
+            }
         }
         for (i, k) in self.identity.keys.iter().enumerate() {
             check_key(k, &format!("{origin}: identity.keys[{i}]"))?;
@@ -837,5 +886,49 @@ mod tests {
         let text =
             format!("{MINIMAL}[identity.headers]\ntier = \"x-account-tier\"\nasn = \"x-asn\"\n");
         assert_eq!(Config::parse(&text, "c").unwrap().identity.headers.len(), 2);
+    }
+
+    #[test]
+    fn engine_source_bus_needs_the_bus() {
+        assert_eq!(
+            Config::parse(MINIMAL, "c").unwrap().engine.source,
+            EngineSource::Local
+        );
+        let err = Config::parse(&format!("{MINIMAL}[engine]\nsource = \"bus\"\n"), "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("engine.source") && err.contains("url_env"),
+            "{err}"
+        );
+        let text = format!("{MINIMAL}[engine]\nsource = \"bus\"\n[bus]\nurl_env = \"NATS\"\n");
+        assert_eq!(
+            Config::parse(&text, "c").unwrap().engine.source,
+            EngineSource::Bus
+        );
+        assert!(Config::parse(&format!("{MINIMAL}[engine]\nsource = \"nope\"\n"), "c").is_err());
+    }
+
+    #[test]
+    fn time_header_is_optional_and_checked() {
+        assert_eq!(
+            Config::parse(MINIMAL, "c").unwrap().identity.time_header,
+            None
+        );
+        let text = format!("{MINIMAL}[identity]\ntime_header = \"x-moat-time\"\n");
+        let cfg = Config::parse(&text, "c").unwrap();
+        assert_eq!(cfg.identity.time_header.as_deref(), Some("x-moat-time"));
+        let text = format!("{MINIMAL}[identity]\ntime_header = \"x moat time\"\n");
+        let err = Config::parse(&text, "c").unwrap_err().to_string();
+        assert!(err.contains("identity.time_header"), "{err}");
+        let text =
+            format!("{MINIMAL}[identity]\nmode = \"header\"\ntime_header = \"X-Moat-Account\"\n");
+        let err = Config::parse(&text, "c").unwrap_err().to_string();
+        assert!(err.contains("identity.time_header"), "{err}");
+        let text = format!(
+            "{MINIMAL}[identity]\ntime_header = \"x-asn\"\nheaders = {{ asn = \"x-asn\" }}\n"
+        );
+        let err = Config::parse(&text, "c").unwrap_err().to_string();
+        assert!(err.contains("identity.time_header"), "{err}");
     }
 }

@@ -4,12 +4,15 @@
 //!
 //! Keys are compared as SHA-256 digests; the key itself is never stored, logged or recorded
 //! (the record carries the key's public id).
+//!
+//! Also, for replaying recorded traffic only, the request's time from a configured header
+//! ([`Resolver::request_time`]): like the account header, it is trusted as sent.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
-use moat_types::Client;
+use moat_types::{Client, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Identity as IdentityConfig, IdentityMode};
@@ -55,7 +58,32 @@ pub struct Resolver {
     country: Option<http::HeaderName>,
     ja4: Option<http::HeaderName>,
     attrs: Vec<(String, http::HeaderName)>,
+    time: Option<http::HeaderName>,
 }
+
+/// Why the configured time header gave no time (the gateway answers 400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadTime {
+    /// The request does not carry the header.
+    Missing(http::HeaderName),
+    /// Its value is not an RFC 3339 timestamp.
+    Invalid(http::HeaderName),
+}
+
+impl BadTime {
+    /// What to tell the client: the header's name, never its value.
+    pub fn message(&self) -> String {
+        match self {
+            BadTime::Missing(h) => {
+                format!("the {h} header is required on this listener (an RFC 3339 timestamp)")
+            }
+            BadTime::Invalid(h) => format!("the {h} header is not an RFC 3339 timestamp"),
+        }
+    }
+}
+
+/// Longest time header value parsed (RFC 3339 with nanoseconds and an offset is 35 bytes).
+const MAX_TIME: usize = 64;
 
 /// Hex SHA-256 of a key, as configured.
 pub fn hash_key(key: &str) -> String {
@@ -117,7 +145,28 @@ impl Resolver {
             country,
             ja4,
             attrs,
+            time: cfg.time_header.as_deref().and_then(header),
         }
+    }
+
+    /// The time of a request with these headers: `None` when no time header is configured
+    /// (the gateway's clock decides), the header's timestamp when one is.
+    pub fn request_time(&self, headers: &HeaderMap) -> Result<Option<Timestamp>, BadTime> {
+        let Some(name) = &self.time else {
+            return Ok(None);
+        };
+        let v = headers
+            .get(name)
+            .ok_or_else(|| BadTime::Missing(name.clone()))?;
+        let text = v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|t| t.len() <= MAX_TIME)
+            .ok_or_else(|| BadTime::Invalid(name.clone()))?;
+        Timestamp::parse(text)
+            .map(Some)
+            .map_err(|_| BadTime::Invalid(name.clone()))
     }
 
     /// Identifies the caller of a request with these headers from socket `peer`.
@@ -339,6 +388,38 @@ mod tests {
             r.resolve(&headers(&[("x-moat-account", " ")]), None),
             Err(Unidentified::BadHeader)
         );
+    }
+
+    #[test]
+    fn time_header_gives_the_request_time_when_configured() {
+        let r = Resolver::new(&cfg(IdentityMode::Header, 0));
+        assert_eq!(r.request_time(&headers(&[("x-moat-time", "x")])), Ok(None));
+        let r = Resolver::new(&IdentityConfig {
+            time_header: Some("X-Moat-Time".into()),
+            ..cfg(IdentityMode::Header, 0)
+        });
+        assert_eq!(
+            r.request_time(&headers(&[("x-moat-time", "2026-03-02T00:00:13.693Z")])),
+            Ok(Some(Timestamp::parse("2026-03-02T00:00:13.693Z").unwrap()))
+        );
+        assert_eq!(
+            r.request_time(&headers(&[(
+                "x-moat-time",
+                "2026-03-02T01:00:13.693+01:00"
+            )])),
+            Ok(Some(Timestamp::parse("2026-03-02T00:00:13.693Z").unwrap()))
+        );
+        let missing = r.request_time(&HeaderMap::new()).unwrap_err();
+        assert!(matches!(missing, BadTime::Missing(_)));
+        assert!(missing.message().contains("x-moat-time"), "{missing:?}");
+        let long = format!("2026-03-02T00:00:13.{}Z", "1".repeat(200));
+        for bad in ["yesterday", "2026-13-02T00:00:00Z", long.as_str()] {
+            let e = r
+                .request_time(&headers(&[("x-moat-time", bad)]))
+                .unwrap_err();
+            assert!(matches!(e, BadTime::Invalid(_)), "{bad}");
+            assert!(!e.message().contains(bad), "{e:?}");
+        }
     }
 
     #[test]

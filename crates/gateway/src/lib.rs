@@ -74,6 +74,9 @@ pub enum StartError {
     /// A secret could not be read.
     #[error("{0}")]
     Secret(String),
+    /// The configuration does not fit the role started.
+    #[error("{0}")]
+    Role(String),
     /// The accounts file could not be read.
     #[error("accounts file: {0}")]
     Accounts(String),
@@ -332,6 +335,60 @@ pub fn open_store(cfg: &config::StoreSection) -> Result<Arc<dyn Store>, StartErr
     })
 }
 
+/// A store and its feature log (the same database).
+pub type StoreWithFeatures = (Arc<dyn Store>, Arc<dyn moat_store::FeatureLog>);
+
+/// Opens the configured store together with its feature log (for `moat worker`).
+pub fn open_store_with_features(
+    cfg: &config::StoreSection,
+) -> Result<StoreWithFeatures, StartError> {
+    Ok(match cfg.backend {
+        config::StoreBackend::Sqlite => {
+            let s = Arc::new(SqliteStore::open(&cfg.path)?);
+            (Arc::clone(&s) as Arc<dyn Store>, s)
+        }
+        config::StoreBackend::Postgres => {
+            let s = open_shared_store(cfg)?;
+            (Arc::clone(&s) as Arc<dyn Store>, s)
+        }
+    })
+}
+
+/// Opens the shared PostgreSQL database of a scale-out deployment (`moat consolidate`,
+/// which needs its leadership locks); an error naming `store.backend` for any other store.
+pub fn open_shared_store(
+    cfg: &config::StoreSection,
+) -> Result<Arc<moat_store::PostgresStore>, StartError> {
+    if cfg.backend != config::StoreBackend::Postgres {
+        return Err(StartError::Role(
+            "store.backend: scale-out roles share one PostgreSQL database; set backend = \"postgres\""
+                .to_owned(),
+        ));
+    }
+    let url = required_secret("store.url_env", cfg.url_env.as_deref().unwrap_or(""))?;
+    Ok(Arc::new(moat_store::PostgresStore::connect_schema(
+        &url,
+        &cfg.schema,
+    )?))
+}
+
+/// The engine configuration a deployment's `[engine]` section gives (the gateway's own engine
+/// and the consolidator use the same).
+pub fn engine_config(cfg: &config::EngineSection) -> moat_detect::Config {
+    moat_detect::Config {
+        discovery_interval_ms: cfg.discovery_interval_ms,
+        ..moat_detect::Config::default()
+    }
+}
+
+/// The accounts side file the configuration names (none: empty).
+pub fn accounts_of(cfg: &config::EngineSection) -> Result<Vec<moat_types::Account>, StartError> {
+    match &cfg.accounts_file {
+        Some(f) => load_accounts(f),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The Redis limiter when the configuration asks for one (the URL from the environment
 /// variable it names; a missing variable is named, its value never shown).
 fn shared_limiter(
@@ -381,15 +438,16 @@ impl Gateway {
             Some(f) => Rules::load(f.clone()).map_err(StartError::Policy)?,
             None => Rules::allow_all(),
         };
-        let engine_cfg = moat_detect::Config {
-            discovery_interval_ms: cfg.engine.discovery_interval_ms,
-            ..moat_detect::Config::default()
-        };
-        let engine =
+        let engine_cfg = engine_config(&cfg.engine);
+        let remote = cfg.engine.source == config::EngineSource::Bus;
+        let engine = if remote {
+            LiveEngine::remote()
+        } else {
             LiveEngine::start(engine_cfg, cfg.engine.queue).map_err(|e| StartError::Io {
                 what: "engine thread".to_owned(),
                 source: e,
-            })?;
+            })?
+        };
         let mut accounts = HashMap::new();
         if let Some(f) = &cfg.engine.accounts_file {
             for a in load_accounts(f)? {
@@ -397,9 +455,10 @@ impl Gateway {
                 accounts.insert(a.account_id.clone(), a);
             }
         }
-        if cfg.engine.replay_hours > 0 {
+        if cfg.engine.replay_hours > 0 && !remote {
             replay(store.as_ref(), &engine, cfg.engine.replay_hours)?;
         }
+        let standings = if remote { bus_config(&cfg.bus)? } else { None };
         let upstream_key = cfg
             .upstream
             .api_key_env
@@ -467,6 +526,7 @@ impl Gateway {
             shared_limiter: shared_limiter(&cfg.throttle)?,
             started: std::time::Instant::now(),
             ids: state::RequestIds::default(),
+            standings,
         };
         Ok(Gateway {
             state: Arc::new(state),
@@ -488,6 +548,27 @@ impl Gateway {
         admin::router(Arc::clone(&self.state))
     }
 
+    /// With `[engine] source = "bus"`, starts the task that copies the consolidator's
+    /// standings into the gateway (its current values, then every change) until `stop`
+    /// resolves; `None` otherwise. [`Gateway::serve`] calls it; tests that drive the routers
+    /// directly call it themselves. Call it inside the runtime.
+    pub fn watch_standings(
+        &self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let bus = self.state.standings.clone()?;
+        let st = Arc::clone(&self.state);
+        Some(tokio::spawn(async move {
+            let apply_to = Arc::clone(&st);
+            let result =
+                moat_bus::watch_standings(bus, move |u| apply_to.engine.apply(u), stop).await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "standings: cannot watch the consolidator's bucket");
+            }
+            live::remote_lost(st.engine.published());
+        }))
+    }
+
     /// Serves both listeners until `shutdown` resolves, then drains in-flight requests and
     /// flushes the recorder. Also runs the policy file watcher, SIGHUP reloads and the
     /// limiter's purge.
@@ -500,6 +581,10 @@ impl Gateway {
         let st = Arc::clone(&self.state);
         let (tx, rx) = tokio::sync::watch::channel(false);
         let housekeeping = tokio::spawn(housekeeping(Arc::clone(&st), rx.clone()));
+        let mut rx_watch = rx.clone();
+        let watcher = self.watch_standings(async move {
+            let _ = rx_watch.wait_for(|v| *v).await;
+        });
         let api_app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -525,6 +610,9 @@ impl Gateway {
         });
         let (a, b) = tokio::join!(api_srv, admin_srv);
         housekeeping.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
         let rec = Arc::clone(&st.recorder);
         let _ = tokio::task::spawn_blocking(move || rec.shutdown()).await;
         a.map_err(|e| StartError::Io {

@@ -49,6 +49,18 @@ pub struct CampaignView {
     pub signals: Vec<Signal>,
 }
 
+impl From<moat_types::CampaignDetection> for CampaignView {
+    fn from(c: moat_types::CampaignDetection) -> CampaignView {
+        CampaignView {
+            campaign_id: c.campaign_id,
+            score: c.score,
+            accounts: c.accounts,
+            first_detected_at: c.first_detected_at,
+            signals: c.signals,
+        }
+    }
+}
+
 /// Everything published by the engine thread.
 #[derive(Debug, Default)]
 pub struct Published {
@@ -79,10 +91,12 @@ enum Msg {
     Snapshot(mpsc::Sender<Vec<Detection>>),
 }
 
-/// The handle the gateway holds.
+/// The handle the gateway holds: its own engine thread, or (scale-out) the standings the
+/// consolidator publishes, which a watcher task copies into [`Published`].
 #[derive(Debug)]
 pub struct LiveEngine {
-    tx: SyncSender<Msg>,
+    /// `None` when the standings come from the consolidator.
+    tx: Option<SyncSender<Msg>>,
     published: Arc<Published>,
     thread: Option<JoinHandle<()>>,
 }
@@ -108,10 +122,30 @@ impl LiveEngine {
             .name("moat-engine".into())
             .spawn(move || run(cfg, rx, shared))?;
         Ok(LiveEngine {
-            tx,
+            tx: Some(tx),
             published,
             thread: Some(thread),
         })
+    }
+
+    /// No engine of its own: the standings arrive through [`LiveEngine::apply`] (the watcher
+    /// of the consolidator's bucket). Not alive until the bucket's current values are in.
+    pub fn remote() -> LiveEngine {
+        LiveEngine {
+            tx: None,
+            published: Arc::new(Published::default()),
+            thread: None,
+        }
+    }
+
+    /// Whether the standings come from the consolidator.
+    pub fn is_remote(&self) -> bool {
+        self.tx.is_none()
+    }
+
+    /// Applies one change of the consolidator's standings.
+    pub fn apply(&self, update: moat_bus::StandingUpdate) {
+        apply(&self.published, update);
     }
 
     /// What the engine has published.
@@ -122,7 +156,10 @@ impl LiveEngine {
     /// Hands one request's features to the engine without waiting; false (and counted) when
     /// the queue is full or the engine has stopped.
     pub fn observe(&self, f: Features) -> bool {
-        match self.tx.try_send(Msg::Observe(Box::new(f))) {
+        let Some(tx) = &self.tx else {
+            return true; // the workers and the consolidator see it through the stream
+        };
+        match tx.try_send(Msg::Observe(Box::new(f))) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.published.dropped.fetch_add(1, Ordering::Relaxed);
@@ -134,20 +171,28 @@ impl LiveEngine {
     /// Hands features to the engine, waiting for room: for replaying the store at start,
     /// off the request path. False when the engine has stopped.
     pub fn observe_wait(&self, f: Features) -> bool {
-        self.tx.send(Msg::Observe(Box::new(f))).is_ok()
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Msg::Observe(Box::new(f))).is_ok())
     }
 
     /// Registers an account's side facts (sign-up time, payment fingerprint…), waiting for
     /// room: used at start, off the request path.
     pub fn add_account(&self, account: Account) -> bool {
-        self.tx.send(Msg::Account(Box::new(account))).is_ok()
+        match &self.tx {
+            Some(tx) => tx.send(Msg::Account(Box::new(account))).is_ok(),
+            None => true, // the consolidator reads the accounts file
+        }
     }
 
     /// The detections so far (every account line and campaign), computed on the engine
     /// thread after the requests already queued.
     pub fn snapshot(&self) -> Option<Vec<Detection>> {
+        let Some(engine) = &self.tx else {
+            return Some(remote_snapshot(&self.published));
+        };
         let (tx, rx) = mpsc::channel();
-        self.tx.send(Msg::Snapshot(tx)).ok()?;
+        engine.send(Msg::Snapshot(tx)).ok()?;
         rx.recv().ok()
     }
 
@@ -160,8 +205,7 @@ impl LiveEngine {
 impl Drop for LiveEngine {
     fn drop(&mut self) {
         // Closing the queue ends the thread once it has drained.
-        let (dead, _) = mpsc::sync_channel(1);
-        drop(std::mem::replace(&mut self.tx, dead));
+        drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -240,16 +284,7 @@ fn publish_all(engine: &Engine, published: &Published) {
     let campaigns = engine
         .campaign_detections()
         .into_iter()
-        .map(|c| {
-            let view = CampaignView {
-                campaign_id: c.campaign_id.clone(),
-                score: c.score,
-                accounts: c.accounts,
-                first_detected_at: c.first_detected_at,
-                signals: c.signals,
-            };
-            (c.campaign_id, view)
-        })
+        .map(|c| (c.campaign_id.clone(), CampaignView::from(c)))
         .collect();
     published.campaigns.store(Arc::new(campaigns));
 }
@@ -262,4 +297,95 @@ fn standing(s: AccountStatus) -> Standing {
         campaign: s.campaign.map(Arc::from),
         reasons: s.reasons,
     }
+}
+
+/// What the consolidator's standings say, as detections (account lines sorted by id, then the
+/// campaigns by id), like an engine's.
+fn remote_snapshot(published: &Published) -> Vec<Detection> {
+    let mut lines: Vec<moat_types::AccountDetection> = published
+        .standings
+        .iter()
+        .map(|e| {
+            let s = e.value();
+            moat_types::AccountDetection {
+                account_id: e.key().to_string(),
+                risk: s.risk,
+                flagged: s.flagged,
+                flagged_at: s.flagged_at,
+                campaign_id: s.campaign.as_deref().map(str::to_owned),
+                reasons: s.reasons.names(),
+            }
+        })
+        .collect();
+    lines.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let campaigns = published.campaigns.load();
+    let mut ids: Vec<&String> = campaigns.keys().collect();
+    ids.sort();
+    let mut out: Vec<Detection> = lines.into_iter().map(Detection::Account).collect();
+    for id in ids {
+        if let Some(c) = campaigns.get(id) {
+            out.push(Detection::Campaign(moat_types::CampaignDetection {
+                campaign_id: c.campaign_id.clone(),
+                accounts: c.accounts.clone(),
+                score: c.score,
+                first_detected_at: c.first_detected_at,
+                signals: c.signals.clone(),
+            }));
+        }
+    }
+    out
+}
+
+/// Reasons from their stable names (unknown names, from a newer consolidator, are skipped).
+fn reasons_of(names: &[String]) -> Reasons {
+    let mut r = Reasons::default();
+    for n in names {
+        if let Some(reason) = moat_detect::Reason::ALL.iter().find(|x| x.as_str() == n) {
+            r.insert(*reason);
+        }
+    }
+    r
+}
+
+fn apply(published: &Published, update: moat_bus::StandingUpdate) {
+    use moat_bus::StandingUpdate as U;
+    match update {
+        U::Account(d) => {
+            let standing = Standing {
+                risk: d.risk,
+                flagged: d.flagged,
+                flagged_at: d.flagged_at,
+                campaign: d.campaign_id.map(Arc::from),
+                reasons: reasons_of(&d.reasons),
+            };
+            published
+                .standings
+                .insert(d.account_id.into_boxed_str(), standing);
+        }
+        U::Campaign(c) => {
+            let view = CampaignView::from(c);
+            published.campaigns.rcu(|old| {
+                let mut map = HashMap::clone(old);
+                map.insert(view.campaign_id.clone(), view.clone());
+                map
+            });
+        }
+        U::CampaignGone(id) => {
+            published.campaigns.rcu(|old| {
+                let mut map = HashMap::clone(old);
+                map.remove(&id);
+                map
+            });
+        }
+        U::Meta(m) => {
+            published.observed.store(m.observed, Ordering::Relaxed);
+            published.passes.store(m.passes, Ordering::Relaxed);
+        }
+        U::Current => published.alive.store(true, Ordering::SeqCst),
+    }
+}
+
+/// Marks the standings stale (the watcher stopped).
+pub(crate) fn remote_lost(published: &Published) {
+    published.alive.store(false, Ordering::SeqCst);
 }

@@ -149,6 +149,11 @@ async fn admit(
         .resolver
         .resolve(&parts.headers, peer)
         .map_err(unidentified)?;
+    // `[identity] time_header` (replays only): the request's time as the header gives it.
+    let sent_at = st
+        .resolver
+        .request_time(&parts.headers)
+        .map_err(|b| GatewayError::client(StatusCode::BAD_REQUEST, "invalid_time", b.message()))?;
     let raw = read_body(body, st.max_body).await?;
     let mut value: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| {
         GatewayError::client(
@@ -177,7 +182,7 @@ async fn admit(
         raw
     };
     let request_id = st.request_id();
-    let ts = now();
+    let ts = sent_at.unwrap_or_else(now);
     let exchange = Exchange {
         v: 1,
         ts,

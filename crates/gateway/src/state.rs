@@ -67,6 +67,8 @@ pub struct AppState {
     pub started: Instant,
     /// Request ids.
     pub ids: RequestIds,
+    /// With `[engine] source = "bus"`: where the consolidator's standings are watched.
+    pub standings: Option<moat_bus::BusConfig>,
 }
 
 impl std::fmt::Debug for AppState {

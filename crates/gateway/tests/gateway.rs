@@ -29,6 +29,11 @@ struct Harness {
 }
 
 async fn harness(policy: Option<&str>, extra: &str) -> Harness {
+    harness_with_identity(policy, "", extra).await
+}
+
+/// A harness whose `[identity]` section has these lines too.
+async fn harness_with_identity(policy: Option<&str>, identity: &str, extra: &str) -> Harness {
     let mock = moat_testkit::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let policy_line = match policy {
@@ -49,6 +54,7 @@ async fn harness(policy: Option<&str>, extra: &str) -> Harness {
 url = "{origin}"
 [identity]
 headers = {{ tier = "x-account-tier" }}
+{identity}
 [[identity.keys]]
 sha256 = "{alice}"
 account = "acct_alice"
@@ -232,6 +238,100 @@ action = "block"
 status = 403
 message = "reasoning extraction is not allowed on this plan"
 "#;
+
+/// A request of a replay: the account, the time and the client address in trusted headers.
+fn replayed(path: &str, time: Option<&str>, body: &Value) -> Request<Body> {
+    let mut req = Request::post(path)
+        .header("content-type", "application/json")
+        .header("x-moat-account", "acct_replayed")
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("user-agent", "OpenAI/Python 1.40.0");
+    if let Some(t) = time {
+        req = req.header("x-moat-time", t);
+    }
+    req.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn time_header_sets_the_recorded_time_and_is_required_when_configured() {
+    let h = harness_with_identity(
+        None,
+        "mode = \"header\"\ntrusted_proxy_hops = 1\ntime_header = \"x-moat-time\"",
+        "",
+    )
+    .await;
+    let at = "2026-03-02T00:00:13.693Z";
+    let (status, _, body) = call(
+        &h,
+        replayed("/v1/chat/completions", Some(at), &chat("mock-plain", false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // An offset is converted to UTC, as everywhere in the exchange log.
+    let (status, _, body) = call(
+        &h,
+        replayed(
+            "/v1/chat/completions",
+            Some("2026-03-02T01:00:14+01:00"),
+            &chat("mock-plain", true),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Without the header, or with a value that is no timestamp: 400 in the client's dialect,
+    // naming the header and never echoing the value.
+    let (status, _, body) = call(
+        &h,
+        replayed("/v1/chat/completions", None, &chat("mock-plain", false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_time");
+    assert!(body.contains("x-moat-time"), "{body}");
+    let long = format!("2026-03-02T00:00:13.{}Z", "7".repeat(300));
+    for bad in ["yesterday", "2026-02-30T00:00:00Z", long.as_str()] {
+        let (status, _, body) = call(
+            &h,
+            replayed(
+                "/v1/chat/completions",
+                Some(bad),
+                &chat("mock-plain", false),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("x-moat-time"), "{body}");
+        assert!(!body.contains(bad), "{body}");
+    }
+    let anthropic = json!({"model": "m", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "Q"}]});
+    let (status, _, body) = call(&h, replayed("/v1/messages", Some("now"), &anthropic)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    // Listing models records nothing, so it needs no time.
+    let req = Request::get("/v1/models")
+        .header("x-moat-account", "acct_replayed")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&h, req).await.0, StatusCode::OK);
+
+    // The refused requests went nowhere; the two served are recorded at the times given.
+    assert_eq!(h.mock.requests().len(), 3);
+    flush(&h);
+    let xs = h.store.exchanges(&ExchangeQuery::default()).unwrap().items;
+    let ts: Vec<String> = xs.iter().map(|x| x.ts.to_string()).collect();
+    assert_eq!(ts, ["2026-03-02T00:00:13.693Z", "2026-03-02T00:00:14.000Z"]);
+    for x in &xs {
+        assert_eq!(x.account_id, "acct_replayed");
+        let client = x.client.as_ref().unwrap();
+        assert_eq!(client.ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(client.user_agent.as_deref(), Some("OpenAI/Python 1.40.0"));
+    }
+}
 
 #[tokio::test]
 async fn block_rule_refuses_and_records_the_refusal() {

@@ -119,6 +119,7 @@ partitions = 4
                 ack_wait: Duration::from_secs(5),
             },
             Arc::clone(&store),
+            None,
             Arc::new(WorkerStats::default()),
             async move {
                 let _ = rx.changed().await;

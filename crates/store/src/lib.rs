@@ -32,14 +32,36 @@ use moat_types::{Exchange, Timestamp};
 pub use error::StoreError;
 pub use model::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery,
-    DecisionRecord, ExchangeQuery, Order, Page, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT,
+    DecisionRecord, ExchangeQuery, FeatureCursor, FeatureRow, Order, Page, DEFAULT_PAGE_LIMIT,
+    MAX_PAGE_LIMIT,
 };
-pub use postgres::PostgresStore;
+pub use postgres::{Leadership, PostgresStore};
 pub use recorder::{Recorder, RecorderOptions, RecorderStats};
 pub use spill::{
     import_decision_spill, import_spill, spill_files, ImportReport, MAX_SPILL_LINE_BYTES,
 };
 pub use sqlite::SqliteStore;
+
+/// The feature log of scale-out mode: what workers computed from each exchange (an opaque,
+/// compact record of the detection engine's input), read back by the one consolidator in the
+/// order the log settled.
+///
+/// Reading is exactly once: [`FeatureLog::read_features`] returns every row appended, each
+/// once, however many writers append at once and in whatever order their transactions commit
+/// (PostgreSQL: rows are read only once every transaction that could still add one before them
+/// has ended; SQLite has one writer).
+pub trait FeatureLog: Send + Sync {
+    /// Appends rows in one transaction; idempotent by `request_id` like exchanges.
+    fn append_features(&self, batch: &[FeatureRow]) -> Result<AppendReport, StoreError>;
+
+    /// Up to `limit` rows after `after`, in log order, and the cursor after the last one
+    /// (`after` itself when there is nothing new).
+    fn read_features(
+        &self,
+        after: FeatureCursor,
+        limit: usize,
+    ) -> Result<(Vec<FeatureRow>, FeatureCursor), StoreError>;
+}
 
 /// Receives exported exchanges one exact exchange-log v1 JSON line at a time (no newline).
 pub type ExportSink<'a> = dyn FnMut(&str) -> Result<(), StoreError> + 'a;

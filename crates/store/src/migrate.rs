@@ -101,6 +101,20 @@ SELECT account_id, count(*), min(ts_ms), max(ts_ms),
 FROM exchanges GROUP BY account_id;
 ",
     },
+    Migration {
+        version: 3,
+        name: "feature_log",
+        sql: "
+CREATE TABLE features (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    account_id TEXT NOT NULL,
+    request_id TEXT,
+    body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX features_by_request ON features (request_id);
+",
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: [`SQLITE_MIGRATIONS`] version for version, same names.
@@ -181,6 +195,25 @@ SELECT account_id, count(*), min(ts_ms), max(ts_ms),
 FROM exchanges GROUP BY account_id;
 ",
     },
+    Migration {
+        version: 3,
+        name: "feature_log",
+        // `txid` is the writing transaction's id: rows are read in (txid, id) order and only
+        // below the oldest transaction still running, so a row committed late is never
+        // skipped (see `READ_FEATURES`).
+        sql: "
+CREATE TABLE features (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    ts_ms BIGINT NOT NULL,
+    account_id BYTEA NOT NULL,
+    request_id BYTEA,
+    body BYTEA NOT NULL
+);
+CREATE UNIQUE INDEX features_by_request ON features (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX features_by_txid ON features (txid, id);
+",
+    },
 ];
 
 /// The latest version of a migration list (0 for an empty list).
@@ -234,7 +267,7 @@ mod tests {
     #[test]
     fn sqlite_migration_list_is_numbered_without_gaps() {
         check_list(SQLITE_MIGRATIONS).unwrap();
-        assert_eq!(latest_version(SQLITE_MIGRATIONS), 2);
+        assert_eq!(latest_version(SQLITE_MIGRATIONS), 3);
     }
 
     #[test]
@@ -265,9 +298,9 @@ mod tests {
     #[test]
     fn pending_starts_after_the_recorded_version() {
         let p = "x.db";
-        assert_eq!(pending(SQLITE_MIGRATIONS, 0, p).unwrap().len(), 2);
+        assert_eq!(pending(SQLITE_MIGRATIONS, 0, p).unwrap().len(), 3);
         assert_eq!(pending(SQLITE_MIGRATIONS, 1, p).unwrap()[0].version, 2);
-        assert!(pending(SQLITE_MIGRATIONS, 2, p).unwrap().is_empty());
+        assert!(pending(SQLITE_MIGRATIONS, 3, p).unwrap().is_empty());
     }
 
     #[test]
@@ -278,12 +311,12 @@ mod tests {
             err,
             StoreError::SchemaTooNew {
                 found: 7,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ));
         assert!(
-            text.contains("version 7") && text.contains("version 2"),
+            text.contains("version 7") && text.contains("version 3"),
             "{text}"
         );
     }

@@ -323,3 +323,25 @@ mod tests {
         }
     }
 }
+
+/// One row of the feature log ([`crate::FeatureLog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureRow {
+    /// The exchange's request id (the idempotency key; rows without one are always stored).
+    pub request_id: Option<String>,
+    /// The exchange's account.
+    pub account_id: String,
+    /// The exchange's time.
+    pub ts: Timestamp,
+    /// The encoded features (opaque to the store).
+    pub body: Vec<u8>,
+}
+
+/// A position in the feature log. `FeatureCursor::default()` is its start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeatureCursor {
+    /// PostgreSQL: the transaction id of the last row read (0 for SQLite).
+    pub txid: u64,
+    /// The row id of the last row read.
+    pub id: i64,
+}

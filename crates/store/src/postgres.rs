@@ -32,7 +32,8 @@ use crate::migrate::{self, Migration, POSTGRES_MIGRATIONS};
 use crate::model::clamp_limit;
 use crate::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery,
-    DecisionRecord, ExchangeQuery, ExportSink, Order, Page, Store, StoreError,
+    DecisionRecord, ExchangeQuery, ExportSink, FeatureCursor, FeatureLog, FeatureRow, Order, Page,
+    Store, StoreError,
 };
 
 /// How long connecting may take when the connection string does not say (`connect_timeout`);
@@ -42,6 +43,10 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// First key of the migration advisory lock ("moat" in ASCII); the second is a hash of the
 /// schema name, so that migrations of different schemas do not wait for each other.
 const MIGRATION_LOCK_CLASS: i32 = 0x6d6f_6174;
+
+/// First key of the leadership advisory locks ("lead" in ASCII); the second is a hash of the
+/// schema and role name.
+const LEADER_LOCK_CLASS: i32 = 0x6c65_6164;
 
 /// Records per insert statement: bounds the size of one statement's parameters.
 const INSERT_CHUNK: usize = 1_000;
@@ -910,6 +915,162 @@ impl Store for PostgresStore {
     }
 }
 
+const INSERT_FEATURES: &str = "
+INSERT INTO features (ts_ms, account_id, request_id, body)
+SELECT ts_ms, account_id, request_id, body
+FROM unnest($1::BIGINT[], $2::BYTEA[], $3::BYTEA[], $4::BYTEA[])
+    WITH ORDINALITY AS batch (ts_ms, account_id, request_id, body, seq)
+ORDER BY seq
+ON CONFLICT (request_id) WHERE request_id IS NOT NULL DO NOTHING";
+
+/// Rows after the cursor in (txid, id) order, but only those of transactions older than every
+/// transaction still running (the snapshot's `xmin`): a transaction that started earlier but
+/// commits later would otherwise put rows behind a cursor that has already passed them.
+const READ_FEATURES: &str = "
+SELECT txid::TEXT, id, ts_ms, account_id, request_id, body FROM features
+WHERE (txid, id) > ($1::TEXT::xid8, $2)
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY txid, id
+LIMIT $3";
+
+impl FeatureLog for PostgresStore {
+    fn append_features(&self, batch: &[FeatureRow]) -> Result<AppendReport, StoreError> {
+        const OP: &str = "appending features";
+        let mut report = AppendReport::default();
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        self.with_session(Role::Writer, |session| {
+            let stmt = session
+                .prepare(INSERT_FEATURES)
+                .map_err(StoreError::pg(OP))?;
+            let mut tx = session.client.transaction().map_err(StoreError::pg(OP))?;
+            for chunk in batch.chunks(INSERT_CHUNK) {
+                let ts: Vec<i64> = chunk.iter().map(|r| r.ts.as_millis()).collect();
+                let accounts: Vec<&[u8]> = chunk.iter().map(|r| r.account_id.as_bytes()).collect();
+                let requests: Vec<Option<&[u8]>> =
+                    chunk.iter().map(|r| opt_bytes(&r.request_id)).collect();
+                let bodies: Vec<&[u8]> = chunk.iter().map(|r| r.body.as_slice()).collect();
+                let stored = tx
+                    .execute(&stmt, &[&ts, &accounts, &requests, &bodies])
+                    .map_err(StoreError::pg(OP))?;
+                chunk_report(&mut report, chunk.len(), stored);
+            }
+            tx.commit().map_err(StoreError::pg(OP))?;
+            Ok(report)
+        })
+    }
+
+    fn read_features(
+        &self,
+        after: FeatureCursor,
+        limit: usize,
+    ) -> Result<(Vec<FeatureRow>, FeatureCursor), StoreError> {
+        const OP: &str = "reading features";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let rows = self.with_session(Role::Reader, |session| {
+            let stmt = session.prepare(READ_FEATURES).map_err(StoreError::pg(OP))?;
+            session
+                .client
+                .query(&stmt, &[&after.txid.to_string(), &after.id, &limit])
+                .map_err(StoreError::pg(OP))
+        })?;
+        let mut cursor = after;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let txid: String = row.try_get(0).map_err(StoreError::pg(OP))?;
+            let id: i64 = row.try_get(1).map_err(StoreError::pg(OP))?;
+            let ts: i64 = row.try_get(2).map_err(StoreError::pg(OP))?;
+            let account: Vec<u8> = row.try_get(3).map_err(StoreError::pg(OP))?;
+            let request: Option<Vec<u8>> = row.try_get(4).map_err(StoreError::pg(OP))?;
+            let body: Vec<u8> = row.try_get(5).map_err(StoreError::pg(OP))?;
+            let text = |b: Vec<u8>, what: &str| {
+                String::from_utf8(b).map_err(|_| StoreError::Postgres {
+                    what: OP.to_owned(),
+                    reason: format!("feature row {id}: {what} is not UTF-8"),
+                })
+            };
+            cursor = FeatureCursor {
+                txid: txid.parse().map_err(|_| StoreError::Postgres {
+                    what: OP.to_owned(),
+                    reason: format!("feature row {id}: transaction id {txid:?}"),
+                })?,
+                id,
+            };
+            out.push(FeatureRow {
+                request_id: request.map(|r| text(r, "request_id")).transpose()?,
+                account_id: text(account, "account_id")?,
+                ts: Timestamp::from_millis(ts),
+                body,
+            });
+        }
+        Ok((out, cursor))
+    }
+}
+
+/// Leadership of one role (the consolidator) among processes sharing a database: a session-level
+/// advisory lock held on a connection of its own. Dropping it, or the connection breaking (the
+/// process dying, the server restarting), releases it.
+pub struct Leadership {
+    /// `None` only while dropping.
+    client: Option<Client>,
+    role: String,
+}
+
+impl fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Leadership")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Leadership {
+    /// Whether the lock is still held: its session answers. A leader that finds it is not
+    /// must stop acting as one (another process may have taken over).
+    pub fn holds(&mut self) -> bool {
+        match self.client.as_mut() {
+            Some(c) if !c.is_closed() => c.simple_query("SELECT 1").is_ok(),
+            _ => false,
+        }
+    }
+}
+
+impl Drop for Leadership {
+    fn drop(&mut self) {
+        // As for the store: the driver's close runs a runtime of its own, so close elsewhere.
+        if let Some(client) = self.client.take() {
+            if let Ok(t) = std::thread::Builder::new()
+                .name("moat-pg-close".to_owned())
+                .spawn(move || drop(client))
+            {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Tries to become the one process acting as `role` for this database and schema; `None`
+    /// when another process holds it. Blocking, like every call here.
+    pub fn try_lead(&self, role: &str) -> Result<Option<Leadership>, StoreError> {
+        let Session { mut client, .. } = self.target.open(Role::Writer)?;
+        let key = format!("{}/{role}", self.target.schema.as_deref().unwrap_or(""));
+        let got: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&LEADER_LOCK_CLASS, &key],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(StoreError::pg("taking the leadership lock"))?;
+        let lead = Leadership {
+            client: Some(client),
+            role: role.to_owned(),
+        };
+        Ok(got.then_some(lead))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! What needs the private `connect_at`: building old versions and broken migrations.
@@ -1012,7 +1173,7 @@ mod tests {
         }
 
         let store = PostgresStore::connect_schema(&db.url, &db.schema).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
         assert_eq!(store.count_exchanges().unwrap(), 3);
         let accounts = store.account_summaries(&AccountQuery::default()).unwrap();
         let a = &accounts.items[0];

@@ -24,7 +24,8 @@ use crate::migrate::{self, Migration, SQLITE_MIGRATIONS};
 use crate::model::clamp_limit;
 use crate::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery,
-    DecisionRecord, ExchangeQuery, ExportSink, Order, Page, Store, StoreError,
+    DecisionRecord, ExchangeQuery, ExportSink, FeatureCursor, FeatureLog, FeatureRow, Order, Page,
+    Store, StoreError,
 };
 
 /// How long a statement waits for another process's lock before failing.
@@ -561,6 +562,84 @@ impl Store for SqliteStore {
 }
 
 /// Reads the version a database file is at without migrating it (tests of old databases).
+/// One writer: row ids grow in commit order, so the log order is the row id and the cursor's
+/// `txid` stays 0.
+impl FeatureLog for SqliteStore {
+    fn append_features(&self, batch: &[FeatureRow]) -> Result<AppendReport, StoreError> {
+        const OP: &str = "appending features";
+        let mut report = AppendReport::default();
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sql(OP))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO features (ts_ms, account_id, request_id, body)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (request_id) DO NOTHING",
+                )
+                .map_err(StoreError::sql(OP))?;
+            for r in batch {
+                let inserted = insert
+                    .execute(params![
+                        r.ts.as_millis(),
+                        r.account_id,
+                        r.request_id,
+                        r.body
+                    ])
+                    .map_err(StoreError::sql(OP))?;
+                if inserted == 0 {
+                    report.duplicates += 1;
+                } else {
+                    report.new += 1;
+                }
+            }
+        }
+        tx.commit().map_err(StoreError::sql(OP))?;
+        Ok(report)
+    }
+
+    fn read_features(
+        &self,
+        after: FeatureCursor,
+        limit: usize,
+    ) -> Result<(Vec<FeatureRow>, FeatureCursor), StoreError> {
+        const OP: &str = "reading features";
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, ts_ms, account_id, request_id, body FROM features
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(StoreError::sql(OP))?;
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let mut cursor = after;
+        let rows = stmt
+            .query_map(params![after.id, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    FeatureRow {
+                        ts: Timestamp::from_millis(r.get(1)?),
+                        account_id: r.get(2)?,
+                        request_id: r.get(3)?,
+                        body: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(StoreError::sql(OP))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, row) = row.map_err(StoreError::sql(OP))?;
+            cursor = FeatureCursor { txid: 0, id };
+            out.push(row);
+        }
+        Ok((out, cursor))
+    }
+}
+
 #[cfg(test)]
 fn file_version(path: &Path) -> u32 {
     use rusqlite::OptionalExtension;
@@ -634,8 +713,8 @@ mod tests {
         assert_eq!(file_version(&path), 1);
 
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
-        assert_eq!(file_version(&path), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(file_version(&path), 3);
         assert_eq!(store.count_exchanges().unwrap(), 3);
         let accounts = store.account_summaries(&AccountQuery::default()).unwrap();
         let a = &accounts.items[0];

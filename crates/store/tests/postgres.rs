@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use moat_store::migrate::{latest_version, POSTGRES_MIGRATIONS};
 use moat_store::{
     AccountQuery, AuditEntry, AuditQuery, DecisionQuery, DecisionRecord, ExchangeQuery,
-    PostgresStore, Store, StoreError,
+    FeatureCursor, FeatureLog, PostgresStore, Store, StoreError,
 };
 use moat_types::Timestamp;
 use postgres::{Client, NoTls};
@@ -171,8 +171,8 @@ fn connect_keeps_tables_in_the_connection_strings_search_path() {
         .unwrap()
         .get(0);
     assert_eq!(
-        tables, 5,
-        "exchanges, decisions, audit, accounts, schema_version"
+        tables, 6,
+        "exchanges, decisions, audit, accounts, features, schema_version"
     );
 }
 
@@ -518,4 +518,71 @@ fn two_stores_on_one_schema_share_idempotency() {
     assert_eq!(first.count_exchanges().unwrap(), 500);
     let accounts = second.account_summaries(&AccountQuery::default()).unwrap();
     assert_eq!(accounts.items.iter().map(|a| a.exchanges).sum::<u64>(), 500);
+}
+
+#[test]
+fn feature_log_waits_for_a_transaction_that_commits_late() {
+    let Some(schema) = FreshSchema::new() else {
+        return;
+    };
+    let store = PostgresStore::connect_schema(&schema.url, &schema.name).unwrap();
+    // A writer that began first and commits last: its row gets the older transaction id.
+    let mut slow = Client::connect(&schema.url, NoTls).unwrap();
+    slow.batch_execute(&format!("SET search_path TO \"{}\"", schema.name))
+        .unwrap();
+    let mut tx = slow.transaction().unwrap();
+    tx.execute(
+        "INSERT INTO features (ts_ms, account_id, request_id, body) VALUES (1, 'a', 'slow', '')",
+        &[],
+    )
+    .unwrap();
+    store
+        .append_features(&[conformance::feature_row("b", Some("fast"), 2, b"x")])
+        .unwrap();
+    // The later transaction has committed, but reading it now would put the slow row behind
+    // the cursor: nothing is read until the slow one ends.
+    let (rows, cursor) = store.read_features(FeatureCursor::default(), 100).unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+    tx.commit().unwrap();
+    let (rows, _) = store.read_features(cursor, 100).unwrap();
+    let ids: Vec<_> = rows.iter().map(|r| r.request_id.clone().unwrap()).collect();
+    assert_eq!(ids, ["slow", "fast"]);
+}
+
+#[test]
+fn one_leader_per_role_and_schema_until_it_lets_go() {
+    let Some(schema) = FreshSchema::new() else {
+        return;
+    };
+    let a = PostgresStore::connect_schema(&schema.url, &schema.name).unwrap();
+    let b = PostgresStore::connect_schema(&schema.url, &schema.name).unwrap();
+    let mut lead = a
+        .try_lead("consolidate")
+        .unwrap()
+        .expect("the first one leads");
+    assert!(lead.holds());
+    assert!(
+        b.try_lead("consolidate").unwrap().is_none(),
+        "one leader at a time"
+    );
+    // Another role is independent.
+    assert!(b.try_lead("other").unwrap().is_some());
+    drop(lead);
+    let mut next = b
+        .try_lead("consolidate")
+        .unwrap()
+        .expect("released on drop");
+    assert!(next.holds());
+    // A leader whose session is killed (as when its process dies) loses the lock.
+    schema
+        .client()
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND classid = $1::INT::OID AND objid = hashtext($2)::OID AND granted \
+             AND pid <> pg_backend_pid()",
+            &[&0x6c65_6164_i32, &format!("{}/consolidate", schema.name)],
+        )
+        .unwrap();
+    assert!(!next.holds());
+    assert!(a.try_lead("consolidate").unwrap().is_some());
 }

@@ -1,9 +1,11 @@
 //! One module per subcommand: its arguments and the function that runs it.
 
 pub mod analyze;
+pub mod consolidate;
 pub mod demo;
 pub mod eval;
 pub mod mark;
+pub mod replay;
 pub mod report;
 pub mod serve;
 pub mod sim;

@@ -3,6 +3,8 @@
 //! records go, normally the shared PostgreSQL database), pulls from the partitions it is given
 //! (several workers may share partitions), and acknowledges a batch only once the store holds
 //! it, so a worker killed at any point loses nothing: its messages are delivered again.
+//! Before acknowledging it also appends each exchange's detection features to the feature log
+//! that `moat consolidate` folds (unless `--no-features`).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -28,6 +30,9 @@ pub struct Args {
     /// Seconds a delivered message waits for its acknowledgement before it is delivered again.
     #[arg(long, default_value_t = 30)]
     ack_wait_s: u64,
+    /// Store the exchanges only, without the detection features (no consolidator runs).
+    #[arg(long)]
+    no_features: bool,
 }
 
 /// Parses `0-7,9` into partitions below `n`.
@@ -63,7 +68,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => (0..bus.partitions).collect(),
     };
     // Outside the runtime: opening the store blocks.
-    let store = moat_gateway::open_store(&cfg.store).context("opening the store")?;
+    let (store, features) =
+        moat_gateway::open_store_with_features(&cfg.store).context("opening the store")?;
+    let features = (!args.no_features).then_some(features);
     let stats = Arc::new(WorkerStats::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,13 +89,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bus,
         opts,
         store,
+        features,
         Arc::clone(&stats),
         super::serve::shutdown_signal(),
     ))?;
     eprintln!(
-        "moat worker: stopped; stored {} (of which {} already stored), malformed {}, store failures {}",
+        "moat worker: stopped; stored {} (of which {} already stored), feature rows {}, malformed {}, store failures {}",
         stats.stored.load(Ordering::Relaxed),
         stats.duplicates.load(Ordering::Relaxed),
+        stats.features.load(Ordering::Relaxed),
         stats.malformed.load(Ordering::Relaxed),
         stats.store_failures.load(Ordering::Relaxed)
     );

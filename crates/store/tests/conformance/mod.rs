@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use moat_store::{
     AccountQuery, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery, DecisionRecord,
-    ExchangeQuery, Order, Store, StoreError, MAX_PAGE_LIMIT,
+    ExchangeQuery, FeatureCursor, FeatureLog, FeatureRow, Order, Store, StoreError, MAX_PAGE_LIMIT,
 };
 use moat_types::{
     Client, Content, ContentPart, Exchange, Message, Params, Request, Response, Timestamp,
@@ -60,6 +60,8 @@ macro_rules! store_conformance {
             export_streams_everything_in_ts_order,
             export_since_and_sink_errors,
             schema_version_is_recorded,
+            feature_log_reads_every_row_once_in_order,
+            feature_log_loses_nothing_under_concurrent_writers,
         );
     };
     (optional: $factory:expr) => {
@@ -773,4 +775,148 @@ pub fn export_since_and_sink_errors(store: &dyn Store) {
 
 pub fn schema_version_is_recorded(store: &dyn Store) {
     assert!(store.schema_version().unwrap() >= 1);
+}
+
+pub fn feature_row(account: &str, request_id: Option<&str>, ts_ms: i64, body: &[u8]) -> FeatureRow {
+    FeatureRow {
+        request_id: request_id.map(str::to_owned),
+        account_id: account.to_owned(),
+        ts: Timestamp::from_millis(ts_ms),
+        body: body.to_vec(),
+    }
+}
+
+/// Reads the log after `from` in pages of `limit` until `want` rows have come (checking the
+/// cursor moves with them), then once more to check nothing else does. A PostgreSQL log shows
+/// a row only once every older writing transaction of the cluster has ended, and other tests
+/// write at the same time, so rows may take a moment to show.
+fn read_all(
+    log: &dyn FeatureLog,
+    from: FeatureCursor,
+    limit: usize,
+    want: usize,
+) -> (Vec<FeatureRow>, FeatureCursor) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut cursor = from;
+    let mut out = Vec::new();
+    loop {
+        let (rows, next) = log.read_features(cursor, limit).unwrap();
+        assert!(rows.len() <= limit.max(1));
+        if rows.is_empty() {
+            assert_eq!(next, cursor, "an empty read keeps the cursor");
+            if out.len() >= want {
+                return (out, cursor);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {want} rows came",
+                out.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        assert!(next > cursor, "the cursor moves forward");
+        cursor = next;
+        out.extend(rows);
+    }
+}
+
+pub fn feature_log_reads_every_row_once_in_order(log: &dyn FeatureLog) {
+    let (rows, start) = read_all(log, FeatureCursor::default(), 10, 0);
+    assert!(rows.is_empty());
+    let first = [
+        feature_row("a", Some("r1"), 1_000, b"\x01\x00\xff"),
+        feature_row("b\u{0}x", Some("r2"), 900, b""),
+        feature_row("a", None, 1_100, b"no id"),
+    ];
+    let r = log.append_features(&first).unwrap();
+    assert_eq!((r.new, r.duplicates), (3, 0));
+    // A redelivered row (same request id) is a duplicate; one without an id is always new.
+    let second = [
+        feature_row("a", Some("r1"), 1_000, b"again"),
+        feature_row("c", Some("r3"), 1_200, &[7u8; 300]),
+        feature_row("a", None, 1_100, b"no id"),
+    ];
+    let r = log.append_features(&second).unwrap();
+    assert_eq!((r.new, r.duplicates), (2, 1));
+    assert_eq!(log.append_features(&[]).unwrap().new, 0);
+
+    let (rows, end) = read_all(log, start, 2, 5);
+    let expected = vec![
+        first[0].clone(),
+        first[1].clone(),
+        first[2].clone(),
+        second[1].clone(),
+        second[2].clone(),
+    ];
+    assert_eq!(
+        rows, expected,
+        "append order, bytes exact, duplicates left out"
+    );
+    // Nothing new: a read from the end is empty; a read from the start gives it all again.
+    assert!(log.read_features(end, 100).unwrap().0.is_empty());
+    assert_eq!(read_all(log, FeatureCursor::default(), 100, 5).0, expected);
+    log.append_features(&[feature_row("d", Some("r4"), 5, b"late ts")])
+        .unwrap();
+    let (more, _) = read_all(log, end, 100, 1);
+    assert_eq!(more, vec![feature_row("d", Some("r4"), 5, b"late ts")]);
+}
+
+pub fn feature_log_loses_nothing_under_concurrent_writers(log: &dyn FeatureLog) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 25;
+    const PER_BATCH: usize = 8;
+    let total = WRITERS * BATCHES * PER_BATCH;
+    let seen = std::sync::Mutex::new(Vec::<String>::new());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let done = &done;
+    std::thread::scope(|scope| {
+        for w in 0..WRITERS {
+            scope.spawn(move || {
+                for b in 0..BATCHES {
+                    let batch: Vec<FeatureRow> = (0..PER_BATCH)
+                        .map(|i| {
+                            let id = format!("w{w}-b{b}-{i}");
+                            feature_row(
+                                &format!("acct{w}"),
+                                Some(&id),
+                                (b * 10 + i) as i64,
+                                id.as_bytes(),
+                            )
+                        })
+                        .collect();
+                    log.append_features(&batch).unwrap();
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        // A reader follows the writers and must see each row exactly once.
+        let seen = &seen;
+        scope.spawn(move || {
+            let mut cursor = FeatureCursor::default();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst) == WRITERS;
+                let (rows, next) = log.read_features(cursor, 17).unwrap();
+                cursor = next;
+                let empty = rows.is_empty();
+                seen.lock()
+                    .unwrap()
+                    .extend(rows.into_iter().map(|r| r.request_id.unwrap()));
+                if finished && empty {
+                    // One more read after the writers ended: everything has settled.
+                    let have = seen.lock().unwrap().len();
+                    let (rows, _) = read_all(log, cursor, 100, total - have);
+                    seen.lock()
+                        .unwrap()
+                        .extend(rows.into_iter().map(|r| r.request_id.unwrap()));
+                    break;
+                }
+            }
+        });
+    });
+    let mut seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), total, "every row read, none twice");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total);
 }
