@@ -392,7 +392,8 @@ pub type Snapshot = std::sync::Mutex<Option<Vec<moat_types::Detection>>>;
 
 /// Runs the consolidator until `stop` is set; see the module documentation. Blocking (the
 /// log and the election block): run it on a thread of its own. `snapshot`, when given, is
-/// filled with the engine's detections each time they are published.
+/// filled with the engine's detections when a leading consolidator stops (after folding what
+/// still waited in its buffer).
 pub fn run_consolidator(
     cfg: &BusConfig,
     opts: &ConsolidateOptions,
@@ -506,18 +507,32 @@ fn lead(
             }
         };
         term.drain(opts.settle, false, stats);
-        let out = term.changes(stats)?;
-        if !out.puts.is_empty() || !out.deletes.is_empty() {
-            let sent = rt.block_on(send(kv, out))?;
-            stats.published.fetch_add(sent, Ordering::Relaxed);
-            if let Some(s) = snapshot {
-                let d = term.engine.detections();
-                *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d);
-            }
-        }
+        publish(rt, kv, &mut term, stats)?;
         if got < opts.read_batch {
             sleep_unless_stopped(opts.poll, stop);
         }
+    }
+    // Stopping: what still waits in the buffer is folded and published, then the detections
+    // are handed over.
+    term.drain(opts.settle, true, stats);
+    publish(rt, kv, &mut term, stats)?;
+    if let Some(s) = snapshot {
+        let d = term.engine.detections();
+        *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d);
+    }
+    Ok(())
+}
+
+fn publish(
+    rt: &tokio::runtime::Runtime,
+    kv: &kv::Store,
+    term: &mut Term,
+    stats: &ConsolidatorStats,
+) -> Result<(), BusError> {
+    let out = term.changes(stats)?;
+    if !out.puts.is_empty() || !out.deletes.is_empty() {
+        let sent = rt.block_on(send(kv, out))?;
+        stats.published.fetch_add(sent, Ordering::Relaxed);
     }
     Ok(())
 }

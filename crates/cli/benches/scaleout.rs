@@ -14,7 +14,8 @@
 //!    gateway's `/health` counting it among the consolidator's folded rows. Baseline: the
 //!    same measure on a gateway running its own engine (`source = "local"`).
 //!
-//! `cargo bench -p moat --bench scaleout`
+//! `cargo bench -p moat --bench scaleout` (`MOAT_BENCH_SCALE`: the scenario's scale, 1 by
+//! default; `MOAT_BENCH_SETTLE_MS`: the consolidator's settle time in the lag measure, 500).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -258,7 +259,7 @@ fn lag_run(dir: &std::path::Path, remote: bool, mock: u16) -> (f64, f64) {
         let mut cmd = dep.cmd();
         cmd.args(["consolidate", "--config"])
             .arg(dep.config(0))
-            .args(["--settle-ms", "500"]);
+            .args(["--settle-ms", &settle_ms().to_string()]);
         (
             Some(w0),
             Some(w1),
@@ -280,16 +281,24 @@ fn lag_run(dir: &std::path::Path, remote: bool, mock: u16) -> (f64, f64) {
     r
 }
 
+fn settle_ms() -> u64 {
+    std::env::var("MOAT_BENCH_SETTLE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500)
+}
+
 fn main() {
     if servers("scaleout bench").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    sim(&run, "1", "1");
+    let scale = std::env::var("MOAT_BENCH_SCALE").unwrap_or_else(|_| "1".to_owned());
+    sim(&run, &scale, "1");
     let xs = exchanges(&run.join("traffic.jsonl.gz"));
     let n = xs.len();
-    println!("scale-out bench: {n} exchanges of the small scenario (seed 1)");
+    println!("scale-out bench: {n} exchanges of the small scenario (seed 1, scale {scale})");
 
     let direct = direct_append(&xs);
     println!("store directly (1 thread, batches of 200): {direct:>9.0} exchanges/s");
@@ -322,7 +331,8 @@ fn main() {
     std::fs::create_dir_all(&remote_dir).unwrap();
     let (rp50, rp99) = lag_run(&remote_dir, true, mock);
     println!(
-        "lag request -> standing, 100 req/s: local engine p50 {lp50:.1} ms p99 {lp99:.1} ms; scale-out (settle 500 ms) p50 {rp50:.1} ms p99 {rp99:.1} ms ({:.0}x local p50)",
+        "lag request -> standing, 100 req/s: local engine p50 {lp50:.1} ms p99 {lp99:.1} ms; scale-out (settle {} ms) p50 {rp50:.1} ms p99 {rp99:.1} ms ({:.0}x local p50)",
+        settle_ms(),
         rp50 / lp50.max(0.001)
     );
 }

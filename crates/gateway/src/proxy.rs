@@ -654,7 +654,9 @@ async fn admit_throttle(
             Ok(r) => return Ok(r),
             Err(e) => {
                 st.metrics.throttle_unavailable.inc();
-                tracing::warn!(error = %e.0, "shared throttle unavailable");
+                if shared.should_warn() {
+                    tracing::warn!(error = %e.0, "shared throttle unavailable (logged once per 10 s; moat_throttle_shared_unavailable_total counts each)");
+                }
                 if st.fail_mode == FailMode::Closed {
                     return Err(GatewayError::internal(
                         "throttle_unavailable",
@@ -683,7 +685,9 @@ async fn charge_one(st: &AppState, scope: &str, tokens: u64) -> bool {
             Ok(ok) => return ok,
             Err(e) => {
                 st.metrics.throttle_unavailable.inc();
-                tracing::warn!(error = %e.0, "shared throttle unavailable");
+                if shared.should_warn() {
+                    tracing::warn!(error = %e.0, "shared throttle unavailable (logged once per 10 s; moat_throttle_shared_unavailable_total counts each)");
+                }
             }
         }
     }

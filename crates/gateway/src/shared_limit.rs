@@ -81,12 +81,33 @@ pub struct SharedLimiter {
     conn: Mutex<Conn>,
     admit: Script,
     charge: Script,
+    /// When a failure was last logged: an outage is logged once every ten seconds, not once
+    /// per request (the metric counts every one).
+    last_warning: std::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
 struct Conn {
     manager: Option<ConnectionManager>,
     last_attempt: Option<Instant>,
+}
+
+impl SharedLimiter {
+    /// Whether a failure now should be logged: the first, then one every ten seconds.
+    pub fn should_warn(&self) -> bool {
+        let mut last = self
+            .last_warning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        match *last {
+            Some(t) if now.duration_since(t) < Duration::from_secs(10) => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SharedLimiter {
@@ -113,6 +134,7 @@ impl SharedLimiter {
             conn: Mutex::new(Conn::default()),
             admit: Script::new(ADMIT),
             charge: Script::new(CHARGE),
+            last_warning: std::sync::Mutex::new(None),
         })
     }
 
@@ -189,5 +211,19 @@ impl SharedLimiter {
             .map_err(|_| SharedUnavailable("charge: timed out".to_owned()))?
             .map_err(|e| SharedUnavailable(format!("charge: {}", e.category())))?;
         Ok(reply == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_logged_once_per_interval() {
+        // Making the client connects to nothing.
+        let l = SharedLimiter::new("redis://127.0.0.1:1/", "t:", Duration::from_millis(5)).unwrap();
+        assert!(l.should_warn());
+        assert!(!l.should_warn());
+        assert!(!l.should_warn());
     }
 }
