@@ -25,7 +25,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use moat_detect::{Config as EngineConfig, Engine, Features};
-use moat_store::{FeatureCursor, FeatureLog, Leadership, PostgresStore, StoreError};
+use moat_store::{DetectionLog, FeatureCursor, FeatureLog, Leadership, PostgresStore, StoreError};
 use moat_types::{Account, AccountDetection, CampaignDetection, Timestamp};
 
 use crate::{connect, js_err, BusConfig, BusError};
@@ -41,6 +41,12 @@ pub trait Lease: Send {
     /// Whether it is still held; a leader that finds it is not must stop.
     fn holds(&mut self) -> bool;
 }
+
+/// What the consolidator needs of the shared database: the feature log it reads, the
+/// detection table it writes, and the election of its leader (`PostgresStore` is all three).
+pub trait SharedDatabase: FeatureLog + DetectionLog + Election {}
+
+impl<T: FeatureLog + DetectionLog + Election> SharedDatabase for T {}
 
 /// The name of the consolidator's role in the database's leadership locks.
 pub const CONSOLIDATOR_ROLE: &str = "consolidate";
@@ -183,6 +189,10 @@ async fn standings_store(js: &jetstream::Context, cfg: &BusConfig) -> Result<kv:
 struct Outbox {
     puts: Vec<(String, Bytes)>,
     deletes: Vec<String>,
+    /// The same changes for the database's detection table.
+    accounts: Vec<AccountDetection>,
+    campaigns: Vec<CampaignDetection>,
+    gone: Vec<String>,
 }
 
 /// Values written per round of puts awaited together.
@@ -227,6 +237,7 @@ impl Published {
         if self.accounts.get(d.account_id.as_str()) != Some(&body) {
             out.puts
                 .push((account_key(&d.account_id), Bytes::from(body.clone())));
+            out.accounts.push(d.clone());
             self.accounts.insert(d.account_id.as_str().into(), body);
         }
         Ok(())
@@ -241,6 +252,7 @@ impl Published {
             if self.campaigns.get(&c.campaign_id) != Some(&body) {
                 out.puts
                     .push((campaign_key(&c.campaign_id), Bytes::from(body.clone())));
+                out.campaigns.push(c.clone());
                 self.campaigns.insert(c.campaign_id.clone(), body);
             }
         }
@@ -253,6 +265,7 @@ impl Published {
         for id in gone {
             self.campaigns.remove(&id);
             out.deletes.push(campaign_key(&id));
+            out.gone.push(id);
         }
         Ok(())
     }
@@ -278,6 +291,8 @@ struct Term {
     touched: HashSet<Box<str>>,
     /// A discovery pass ran since the last publication.
     passed: bool,
+    /// A write to the detection table failed: the next publication rewrites it whole.
+    db_stale: bool,
     rows_seen: u64,
 }
 
@@ -295,6 +310,7 @@ impl Term {
             published: Published::default(),
             touched: HashSet::new(),
             passed: false,
+            db_stale: false,
             rows_seen: 0,
         }
     }
@@ -390,15 +406,15 @@ impl Term {
 /// A handle on the running consolidator's engine, for its caller: the detections so far.
 pub type Snapshot = std::sync::Mutex<Option<Vec<moat_types::Detection>>>;
 
-/// Runs the consolidator until `stop` is set; see the module documentation. Blocking (the
+/// Runs the consolidator until `stop` is set; see the module documentation. What it concludes
+/// goes to the bucket and to the database's detection table. Blocking (the
 /// log and the election block): run it on a thread of its own. `snapshot`, when given, is
 /// filled with the engine's detections when a leading consolidator stops (after folding what
 /// still waited in its buffer).
 pub fn run_consolidator(
     cfg: &BusConfig,
     opts: &ConsolidateOptions,
-    log: &dyn FeatureLog,
-    election: &dyn Election,
+    db: &dyn SharedDatabase,
     stats: &ConsolidatorStats,
     snapshot: Option<&Snapshot>,
     stop: &AtomicBool,
@@ -414,14 +430,14 @@ pub fn run_consolidator(
         standings_store(&js, cfg).await
     })?;
     while !stop.load(Ordering::SeqCst) {
-        let Some(mut lease) = elect(election, stop) else {
+        let Some(mut lease) = elect(db, stop) else {
             break;
         };
         stats.leading.store(true, Ordering::SeqCst);
         stats.elected.fetch_add(1, Ordering::Relaxed);
         stats.observed.store(0, Ordering::Relaxed);
         tracing::info!("consolidator: leading; folding the feature log from its start");
-        let result = lead(&rt, &kv, opts, log, &mut *lease, stats, snapshot, stop);
+        let result = lead(&rt, &kv, opts, db, db, &mut *lease, stats, snapshot, stop);
         stats.leading.store(false, Ordering::SeqCst);
         drop(lease);
         if let Err(e) = result {
@@ -473,12 +489,15 @@ fn lead(
     kv: &kv::Store,
     opts: &ConsolidateOptions,
     log: &dyn FeatureLog,
+    results: &dyn DetectionLog,
     lease: &mut dyn Lease,
     stats: &ConsolidatorStats,
     snapshot: Option<&Snapshot>,
     stop: &AtomicBool,
 ) -> Result<(), BusError> {
     let mut term = Term::new(opts);
+    // The table may hold a previous leader's lines: the first publication rewrites it.
+    term.db_stale = true;
     // Campaigns a previous leader published that this term has not (yet) found are deleted
     // at the first publication: start from what the bucket holds.
     for id in rt.block_on(campaign_ids(kv))? {
@@ -507,7 +526,7 @@ fn lead(
             }
         };
         term.drain(opts.settle, false, stats);
-        publish(rt, kv, &mut term, stats)?;
+        publish(rt, kv, results, &mut term, stats)?;
         if got < opts.read_batch {
             sleep_unless_stopped(opts.poll, stop);
         }
@@ -515,7 +534,7 @@ fn lead(
     // Stopping: what still waits in the buffer is folded and published, then the detections
     // are handed over.
     term.drain(opts.settle, true, stats);
-    publish(rt, kv, &mut term, stats)?;
+    publish(rt, kv, results, &mut term, stats)?;
     if let Some(s) = snapshot {
         let d = term.engine.detections();
         *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d);
@@ -523,18 +542,58 @@ fn lead(
     Ok(())
 }
 
+/// Writes what changed to the database's detection table, then to the bucket. A failed
+/// database write is retried whole at the next publication (the bucket is not held back for
+/// it: gateways enforce from the bucket).
 fn publish(
     rt: &tokio::runtime::Runtime,
     kv: &kv::Store,
+    results: &dyn DetectionLog,
     term: &mut Term,
     stats: &ConsolidatorStats,
 ) -> Result<(), BusError> {
     let out = term.changes(stats)?;
+    let written = if term.db_stale {
+        rewrite_detections(results, &term.engine)
+    } else {
+        results.put_detections(&out.accounts, &out.campaigns, &out.gone)
+    };
+    match written {
+        Ok(()) => term.db_stale = false,
+        Err(e) => {
+            if !term.db_stale {
+                tracing::warn!(error = %e, "consolidator: writing detections to the database failed; will rewrite them");
+            }
+            term.db_stale = true;
+        }
+    }
     if !out.puts.is_empty() || !out.deletes.is_empty() {
         let sent = rt.block_on(send(kv, out))?;
         stats.published.fetch_add(sent, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// Rewrites the detection table from the engine: every account line and campaign, and the
+/// removal of campaigns the table has that the engine no longer does.
+fn rewrite_detections(results: &dyn DetectionLog, engine: &Engine) -> Result<(), StoreError> {
+    let accounts: Vec<AccountDetection> = engine
+        .account_statuses()
+        .map(|(id, s)| s.line(id))
+        .collect();
+    let campaigns = engine.campaign_detections();
+    let now: HashSet<&str> = campaigns.iter().map(|c| c.campaign_id.as_str()).collect();
+    let gone: Vec<String> = results
+        .detections()?
+        .into_iter()
+        .filter_map(|d| match d {
+            moat_types::Detection::Campaign(c) if !now.contains(c.campaign_id.as_str()) => {
+                Some(c.campaign_id)
+            }
+            _ => None,
+        })
+        .collect();
+    results.put_detections(&accounts, &campaigns, &gone)
 }
 
 async fn campaign_ids(kv: &kv::Store) -> Result<Vec<String>, BusError> {

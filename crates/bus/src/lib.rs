@@ -25,7 +25,8 @@ mod consolidate;
 
 pub use consolidate::{
     run_consolidator, standings_bucket, watch_standings, ConsolidateOptions, ConsolidatorMeta,
-    ConsolidatorStats, Election, Lease, Snapshot, StandingUpdate, CONSOLIDATOR_ROLE,
+    ConsolidatorStats, Election, Lease, SharedDatabase, Snapshot, StandingUpdate,
+    CONSOLIDATOR_ROLE,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};

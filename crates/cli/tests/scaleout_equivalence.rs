@@ -66,6 +66,11 @@ fn two_gateways_and_two_workers_find_what_analyze_finds() {
         "flagged accounts: scale-out against moat analyze of the simulated log"
     );
     assert_eq!(got.1, expected.1, "campaigns (as member lists)");
+    assert_eq!(
+        dep.table_detections(),
+        consolidated,
+        "the database's detection table holds what the consolidator found"
+    );
     for (g, d) in at_gateways.iter().enumerate() {
         assert_eq!(
             verdicts(d),

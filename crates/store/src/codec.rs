@@ -62,3 +62,29 @@ pub(crate) fn encode<T: serde::Serialize>(
         reason: json_reason(&e),
     })
 }
+
+/// A detection line back from its stored JSON; `row` numbers it in the error.
+pub(crate) fn decode_detection(text: &str, row: i64) -> Result<moat_types::Detection, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::CorruptRow {
+        table: "detections",
+        id: row,
+        reason: json_reason(&e),
+    })
+}
+
+/// The rows `put_detections` writes: (kind, id, line) for each account and campaign.
+pub(crate) fn detection_rows(
+    accounts: &[moat_types::AccountDetection],
+    campaigns: &[moat_types::CampaignDetection],
+) -> Result<Vec<(&'static str, String, String)>, StoreError> {
+    let mut rows = Vec::with_capacity(accounts.len() + campaigns.len());
+    for a in accounts {
+        let line = encode("a detection", &moat_types::Detection::Account(a.clone()))?;
+        rows.push(("account", a.account_id.clone(), line));
+    }
+    for c in campaigns {
+        let line = encode("a detection", &moat_types::Detection::Campaign(c.clone()))?;
+        rows.push(("campaign", c.campaign_id.clone(), line));
+    }
+    Ok(rows)
+}

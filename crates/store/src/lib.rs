@@ -63,6 +63,24 @@ pub trait FeatureLog: Send + Sync {
     ) -> Result<(Vec<FeatureRow>, FeatureCursor), StoreError>;
 }
 
+/// The consolidator's results in scale-out mode: every account's detection line and every
+/// campaign, as `moat analyze` writes them, kept current by the consolidator so that the
+/// shared database holds the accounts and campaigns found (readable with SQL or
+/// [`DetectionLog::detections`]).
+pub trait DetectionLog: Send + Sync {
+    /// Replaces the lines of these accounts and campaigns and removes the campaigns named in
+    /// `gone`, in one transaction.
+    fn put_detections(
+        &self,
+        accounts: &[moat_types::AccountDetection],
+        campaigns: &[moat_types::CampaignDetection],
+        gone: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Every line: accounts by id, then campaigns by id.
+    fn detections(&self) -> Result<Vec<moat_types::Detection>, StoreError>;
+}
+
 /// Receives exported exchanges one exact exchange-log v1 JSON line at a time (no newline).
 pub type ExportSink<'a> = dyn FnMut(&str) -> Result<(), StoreError> + 'a;
 

@@ -115,6 +115,18 @@ CREATE TABLE features (
 CREATE UNIQUE INDEX features_by_request ON features (request_id);
 ",
     },
+    Migration {
+        version: 4,
+        name: "detections",
+        sql: "
+CREATE TABLE detections (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+",
+    },
 ];
 
 /// The PostgreSQL schema, oldest first: [`SQLITE_MIGRATIONS`] version for version, same names.
@@ -214,6 +226,18 @@ CREATE UNIQUE INDEX features_by_request ON features (request_id) WHERE request_i
 CREATE INDEX features_by_txid ON features (txid, id);
 ",
     },
+    Migration {
+        version: 4,
+        name: "detections",
+        sql: "
+CREATE TABLE detections (
+    kind TEXT NOT NULL,
+    id BYTEA NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+",
+    },
 ];
 
 /// The latest version of a migration list (0 for an empty list).
@@ -267,7 +291,7 @@ mod tests {
     #[test]
     fn sqlite_migration_list_is_numbered_without_gaps() {
         check_list(SQLITE_MIGRATIONS).unwrap();
-        assert_eq!(latest_version(SQLITE_MIGRATIONS), 3);
+        assert_eq!(latest_version(SQLITE_MIGRATIONS), 4);
     }
 
     #[test]
@@ -298,9 +322,9 @@ mod tests {
     #[test]
     fn pending_starts_after_the_recorded_version() {
         let p = "x.db";
-        assert_eq!(pending(SQLITE_MIGRATIONS, 0, p).unwrap().len(), 3);
+        assert_eq!(pending(SQLITE_MIGRATIONS, 0, p).unwrap().len(), 4);
         assert_eq!(pending(SQLITE_MIGRATIONS, 1, p).unwrap()[0].version, 2);
-        assert!(pending(SQLITE_MIGRATIONS, 3, p).unwrap().is_empty());
+        assert!(pending(SQLITE_MIGRATIONS, 4, p).unwrap().is_empty());
     }
 
     #[test]
@@ -311,12 +335,12 @@ mod tests {
             err,
             StoreError::SchemaTooNew {
                 found: 7,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ));
         assert!(
-            text.contains("version 7") && text.contains("version 3"),
+            text.contains("version 7") && text.contains("version 4"),
             "{text}"
         );
     }

@@ -32,8 +32,8 @@ use crate::migrate::{self, Migration, POSTGRES_MIGRATIONS};
 use crate::model::clamp_limit;
 use crate::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery,
-    DecisionRecord, ExchangeQuery, ExportSink, FeatureCursor, FeatureLog, FeatureRow, Order, Page,
-    Store, StoreError,
+    DecisionRecord, DetectionLog, ExchangeQuery, ExportSink, FeatureCursor, FeatureLog, FeatureRow,
+    Order, Page, Store, StoreError,
 };
 
 /// How long connecting may take when the connection string does not say (`connect_timeout`);
@@ -1008,6 +1008,67 @@ impl FeatureLog for PostgresStore {
     }
 }
 
+impl DetectionLog for PostgresStore {
+    fn put_detections(
+        &self,
+        accounts: &[moat_types::AccountDetection],
+        campaigns: &[moat_types::CampaignDetection],
+        gone: &[String],
+    ) -> Result<(), StoreError> {
+        const OP: &str = "writing detections";
+        let rows = crate::codec::detection_rows(accounts, campaigns)?;
+        if rows.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        self.with_session(Role::Writer, |session| {
+            let mut tx = session.client.transaction().map_err(StoreError::pg(OP))?;
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let kinds: Vec<&str> = chunk.iter().map(|r| r.0).collect();
+                let ids: Vec<&[u8]> = chunk.iter().map(|r| r.1.as_bytes()).collect();
+                let lines: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+                tx.execute(
+                    "INSERT INTO detections (kind, id, line)
+                     SELECT * FROM unnest($1::TEXT[], $2::BYTEA[], $3::TEXT[])
+                     ON CONFLICT (kind, id) DO UPDATE SET line = excluded.line",
+                    &[&kinds, &ids, &lines],
+                )
+                .map_err(StoreError::pg(OP))?;
+            }
+            if !gone.is_empty() {
+                let ids: Vec<&[u8]> = gone.iter().map(|g| g.as_bytes()).collect();
+                tx.execute(
+                    "DELETE FROM detections WHERE kind = 'campaign' AND id = ANY($1::BYTEA[])",
+                    &[&ids],
+                )
+                .map_err(StoreError::pg(OP))?;
+            }
+            tx.commit().map_err(StoreError::pg(OP))
+        })
+    }
+
+    fn detections(&self) -> Result<Vec<moat_types::Detection>, StoreError> {
+        const OP: &str = "reading detections";
+        let rows = self.with_session(Role::Reader, |session| {
+            session
+                .client
+                .query(
+                    "SELECT line FROM detections ORDER BY kind = 'campaign', id",
+                    &[],
+                )
+                .map_err(StoreError::pg(OP))
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (n, row) in rows.iter().enumerate() {
+            let line: String = row.try_get(0).map_err(StoreError::pg(OP))?;
+            out.push(crate::codec::decode_detection(
+                &line,
+                i64::try_from(n).unwrap_or(i64::MAX),
+            )?);
+        }
+        Ok(out)
+    }
+}
+
 /// Leadership of one role (the consolidator) among processes sharing a database: a session-level
 /// advisory lock held on a connection of its own. Dropping it, or the connection breaking (the
 /// process dying, the server restarting), releases it.
@@ -1173,7 +1234,7 @@ mod tests {
         }
 
         let store = PostgresStore::connect_schema(&db.url, &db.schema).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), 4);
         assert_eq!(store.count_exchanges().unwrap(), 3);
         let accounts = store.account_summaries(&AccountQuery::default()).unwrap();
         let a = &accounts.items[0];

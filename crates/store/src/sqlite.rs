@@ -24,8 +24,8 @@ use crate::migrate::{self, Migration, SQLITE_MIGRATIONS};
 use crate::model::clamp_limit;
 use crate::{
     AccountQuery, AccountSummary, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery,
-    DecisionRecord, ExchangeQuery, ExportSink, FeatureCursor, FeatureLog, FeatureRow, Order, Page,
-    Store, StoreError,
+    DecisionRecord, DetectionLog, ExchangeQuery, ExportSink, FeatureCursor, FeatureLog, FeatureRow,
+    Order, Page, Store, StoreError,
 };
 
 /// How long a statement waits for another process's lock before failing.
@@ -640,6 +640,61 @@ impl FeatureLog for SqliteStore {
     }
 }
 
+impl DetectionLog for SqliteStore {
+    fn put_detections(
+        &self,
+        accounts: &[moat_types::AccountDetection],
+        campaigns: &[moat_types::CampaignDetection],
+        gone: &[String],
+    ) -> Result<(), StoreError> {
+        const OP: &str = "writing detections";
+        let rows = crate::codec::detection_rows(accounts, campaigns)?;
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sql(OP))?;
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO detections (kind, id, line) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (kind, id) DO UPDATE SET line = excluded.line",
+                )
+                .map_err(StoreError::sql(OP))?;
+            for (kind, id, line) in &rows {
+                put.execute(params![kind, id, line])
+                    .map_err(StoreError::sql(OP))?;
+            }
+            let mut del = tx
+                .prepare_cached("DELETE FROM detections WHERE kind = 'campaign' AND id = ?1")
+                .map_err(StoreError::sql(OP))?;
+            for id in gone {
+                del.execute(params![id]).map_err(StoreError::sql(OP))?;
+            }
+        }
+        tx.commit().map_err(StoreError::sql(OP))
+    }
+
+    fn detections(&self) -> Result<Vec<moat_types::Detection>, StoreError> {
+        const OP: &str = "reading detections";
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT rowid, line FROM detections
+                 ORDER BY kind = 'campaign', CAST(id AS BLOB)",
+            )
+            .map_err(StoreError::sql(OP))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(StoreError::sql(OP))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (n, line) = row.map_err(StoreError::sql(OP))?;
+            out.push(crate::codec::decode_detection(&line, n)?);
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 fn file_version(path: &Path) -> u32 {
     use rusqlite::OptionalExtension;
@@ -713,8 +768,8 @@ mod tests {
         assert_eq!(file_version(&path), 1);
 
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
-        assert_eq!(file_version(&path), 3);
+        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(file_version(&path), 4);
         assert_eq!(store.count_exchanges().unwrap(), 3);
         let accounts = store.account_summaries(&AccountQuery::default()).unwrap();
         let a = &accounts.items[0];

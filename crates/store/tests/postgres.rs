@@ -171,8 +171,8 @@ fn connect_keeps_tables_in_the_connection_strings_search_path() {
         .unwrap()
         .get(0);
     assert_eq!(
-        tables, 6,
-        "exchanges, decisions, audit, accounts, features, schema_version"
+        tables, 7,
+        "exchanges, decisions, audit, accounts, features, detections, schema_version"
     );
 }
 
@@ -544,8 +544,17 @@ fn feature_log_waits_for_a_transaction_that_commits_late() {
     let (rows, cursor) = store.read_features(FeatureCursor::default(), 100).unwrap();
     assert!(rows.is_empty(), "{rows:?}");
     tx.commit().unwrap();
-    let (rows, _) = store.read_features(cursor, 100).unwrap();
-    let ids: Vec<_> = rows.iter().map(|r| r.request_id.clone().unwrap()).collect();
+    // Other writers of the cluster (tests running meanwhile) may hold the horizon back a
+    // moment longer.
+    let mut ids = Vec::new();
+    let mut cursor = cursor;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ids.len() < 2 && std::time::Instant::now() < deadline {
+        let (rows, next) = store.read_features(cursor, 100).unwrap();
+        cursor = next;
+        ids.extend(rows.iter().map(|r| r.request_id.clone().unwrap()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(ids, ["slow", "fast"]);
 }
 

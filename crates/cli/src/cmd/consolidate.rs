@@ -55,7 +55,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     &bus,
                     &opts,
                     store.as_ref(),
-                    store.as_ref(),
                     &stats,
                     keep.then_some(snapshot.as_ref()),
                     &stop,

@@ -442,6 +442,13 @@ impl Deployment {
         f.flush().unwrap();
     }
 
+    /// The detections the consolidator keeps in the shared database.
+    pub fn table_detections(&self) -> Vec<Detection> {
+        let store = moat_store::PostgresStore::connect_schema(&self.servers.postgres, &self.schema)
+            .unwrap();
+        moat_store::DetectionLog::detections(&store).unwrap()
+    }
+
     /// The gateway's view of the standings (its admin API), as detections.
     pub fn gateway_detections(&self, g: usize) -> Vec<Detection> {
         let (status, body) = get(self.gateways[g].1, "/admin/detections").unwrap();

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 
 use moat_store::{
     AccountQuery, AppendReport, AuditEntry, AuditQuery, Cursor, DecisionQuery, DecisionRecord,
-    ExchangeQuery, FeatureCursor, FeatureLog, FeatureRow, Order, Store, StoreError, MAX_PAGE_LIMIT,
+    DetectionLog, ExchangeQuery, FeatureCursor, FeatureLog, FeatureRow, Order, Store, StoreError,
+    MAX_PAGE_LIMIT,
 };
 use moat_types::{
     Client, Content, ContentPart, Exchange, Message, Params, Request, Response, Timestamp,
@@ -62,6 +63,7 @@ macro_rules! store_conformance {
             schema_version_is_recorded,
             feature_log_reads_every_row_once_in_order,
             feature_log_loses_nothing_under_concurrent_writers,
+            detections_are_replaced_and_campaigns_removed,
         );
     };
     (optional: $factory:expr) => {
@@ -919,4 +921,52 @@ pub fn feature_log_loses_nothing_under_concurrent_writers(log: &dyn FeatureLog) 
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), total);
+}
+
+pub fn detections_are_replaced_and_campaigns_removed(log: &dyn DetectionLog) {
+    use moat_types::{AccountDetection, CampaignDetection, Detection};
+    assert!(log.detections().unwrap().is_empty());
+    let account = |id: &str, flagged: bool| AccountDetection {
+        account_id: id.to_owned(),
+        risk: if flagged { 0.9 } else { 0.1 },
+        flagged,
+        flagged_at: flagged.then(|| Timestamp::from_millis(5)),
+        campaign_id: flagged.then(|| "C-0001".to_owned()),
+        reasons: if flagged {
+            vec!["campaign_member".to_owned()]
+        } else {
+            Vec::new()
+        },
+    };
+    let campaign = |id: &str, members: &[&str]| CampaignDetection {
+        campaign_id: id.to_owned(),
+        accounts: members.iter().map(|m| (*m).to_owned()).collect(),
+        score: 0.8,
+        first_detected_at: Some(Timestamp::from_millis(5)),
+        signals: Vec::new(),
+    };
+    log.put_detections(
+        &[account("b", false), account("a\u{0}z", true)],
+        &[campaign("C-0002", &["x"]), campaign("C-0001", &["a\u{0}z"])],
+        &[],
+    )
+    .unwrap();
+    // A standing changes, a campaign goes (merged), another account comes.
+    log.put_detections(
+        &[account("b", true), account("c", false)],
+        &[],
+        &["C-0002".to_owned()],
+    )
+    .unwrap();
+    log.put_detections(&[], &[], &[]).unwrap();
+    assert_eq!(
+        log.detections().unwrap(),
+        vec![
+            Detection::Account(account("a\u{0}z", true)),
+            Detection::Account(account("b", true)),
+            Detection::Account(account("c", false)),
+            Detection::Campaign(campaign("C-0001", &["a\u{0}z"])),
+        ],
+        "accounts by id, then campaigns by id"
+    );
 }
