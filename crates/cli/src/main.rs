@@ -52,6 +52,8 @@ enum Command {
     /// Scale-out: campaign discovery over every gateway's traffic (one leader at a time),
     /// publishing standings to the gateways.
     Consolidate(cmd::consolidate::Args),
+    /// Threat intelligence: export detected campaigns as a STIX 2.1 bundle for a partner.
+    Intel(cmd::intel::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Worker(args) => cmd::worker::run(args),
         Command::Consolidate(args) => cmd::consolidate::run(args),
+        Command::Intel(args) => cmd::intel::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod consolidate;
 pub mod demo;
 pub mod eval;
+pub mod intel;
 pub mod mark;
 pub mod replay;
 pub mod report;
