@@ -437,7 +437,7 @@ pub fn run_consolidator(
         stats.elected.fetch_add(1, Ordering::Relaxed);
         stats.observed.store(0, Ordering::Relaxed);
         tracing::info!("consolidator: leading; folding the feature log from its start");
-        let result = lead(&rt, &kv, opts, db, db, &mut *lease, stats, snapshot, stop);
+        let result = lead(&rt, &kv, opts, db, &mut *lease, stats, snapshot, stop);
         stats.leading.store(false, Ordering::SeqCst);
         drop(lease);
         if let Err(e) = result {
@@ -488,8 +488,7 @@ fn lead(
     rt: &tokio::runtime::Runtime,
     kv: &kv::Store,
     opts: &ConsolidateOptions,
-    log: &dyn FeatureLog,
-    results: &dyn DetectionLog,
+    db: &dyn SharedDatabase,
     lease: &mut dyn Lease,
     stats: &ConsolidatorStats,
     snapshot: Option<&Snapshot>,
@@ -512,7 +511,7 @@ fn lead(
             }
             checked = Instant::now();
         }
-        let read = log.read_features(term.cursor, opts.read_batch);
+        let read = db.read_features(term.cursor, opts.read_batch);
         let got = match read {
             Ok((rows, next)) => {
                 term.cursor = next;
@@ -526,7 +525,7 @@ fn lead(
             }
         };
         term.drain(opts.settle, false, stats);
-        publish(rt, kv, results, &mut term, stats)?;
+        publish(rt, kv, db, &mut term, stats)?;
         if got < opts.read_batch {
             sleep_unless_stopped(opts.poll, stop);
         }
@@ -534,7 +533,7 @@ fn lead(
     // Stopping: what still waits in the buffer is folded and published, then the detections
     // are handed over.
     term.drain(opts.settle, true, stats);
-    publish(rt, kv, results, &mut term, stats)?;
+    publish(rt, kv, db, &mut term, stats)?;
     if let Some(s) = snapshot {
         let d = term.engine.detections();
         *s.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d);

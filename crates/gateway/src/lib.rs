@@ -325,13 +325,7 @@ pub fn bus_config(cfg: &config::BusSection) -> Result<Option<moat_bus::BusConfig
 pub fn open_store(cfg: &config::StoreSection) -> Result<Arc<dyn Store>, StartError> {
     Ok(match cfg.backend {
         config::StoreBackend::Sqlite => Arc::new(SqliteStore::open(&cfg.path)?),
-        config::StoreBackend::Postgres => {
-            let url = required_secret("store.url_env", cfg.url_env.as_deref().unwrap_or(""))?;
-            Arc::new(moat_store::PostgresStore::connect_schema(
-                &url,
-                &cfg.schema,
-            )?)
-        }
+        config::StoreBackend::Postgres => open_shared_store(cfg)?,
     })
 }
 

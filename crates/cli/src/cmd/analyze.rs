@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use moat_detect::signals::Signals;
 use moat_detect::{Config, Engine, Features};
 use moat_format::{ParallelReader, ReadOptions, Reader, SkipReport, Writer};
@@ -111,20 +110,7 @@ pub fn analyze(
         }
     }
     // The bar follows the bytes of the input file read so far (compressed bytes for gzip).
-    let file =
-        std::fs::File::open(traffic).with_context(|| format!("opening {}", traffic.display()))?;
-    let size = file.metadata().map_or(0, |m| m.len());
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(size)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:32} {percent:>3}% of {total_bytes} [{elapsed_precise}, ~{eta} left] {msg}",
-        )
-        .context("building the progress bar style")?,
-    );
+    let (file, bar) = super::open_with_progress(traffic, quiet)?;
     // Parsing and feature extraction run on worker threads; the engine folds the features
     // here, in file order.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());

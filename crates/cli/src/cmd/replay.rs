@@ -28,7 +28,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use indicatif::{ProgressBar, ProgressStyle};
 use moat_dialect::Endpoint;
 use moat_format::{ReadOptions, Reader};
 use moat_types::Exchange;
@@ -388,19 +387,7 @@ async fn replay(args: &Args, targets: &[String], shape: Shape) -> anyhow::Result
         ..ReadOptions::default()
     };
     let path = &args.traffic;
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = file.metadata().map_or(0, |m| m.len());
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(size)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:32} {percent:>3}% of {total_bytes} [{elapsed_precise}, ~{eta} left] {msg}",
-        )
-        .context("building the progress bar style")?,
-    );
+    let (file, bar) = super::open_with_progress(path, args.quiet)?;
     let mut reader =
         Reader::<Exchange>::from_reader(path.display().to_string(), bar.wrap_read(file), opts)?;
 
