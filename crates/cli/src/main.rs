@@ -52,7 +52,8 @@ enum Command {
     /// Scale-out: campaign discovery over every gateway's traffic (one leader at a time),
     /// publishing standings to the gateways.
     Consolidate(cmd::consolidate::Args),
-    /// Threat intelligence: export detected campaigns as a STIX 2.1 bundle for a partner.
+    /// Threat intelligence: export detected campaigns as STIX 2.1, share them over TAXII 2.1,
+    /// pull partners' indicators for the gateway's policy.
     Intel(cmd::intel::Args),
 }
 

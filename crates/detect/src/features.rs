@@ -290,6 +290,12 @@ impl Features {
             .map(|key| (key, self.part(Part::UserAgent), self.part(Part::Ja4)))
     }
 
+    /// The prompt's template fingerprints (those of [`crate::template::segments_of`]), in
+    /// order.
+    pub fn templates(&self) -> impl Iterator<Item = u64> + '_ {
+        self.segments.as_slice().iter().map(|s| s.0)
+    }
+
     /// When the request arrived.
     pub fn ts(&self) -> Timestamp {
         self.ts

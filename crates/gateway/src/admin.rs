@@ -35,6 +35,8 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/policy", get(policy))
         .route("/admin/policy/reload", post(reload))
         .route("/admin/detections", get(detections))
+        .route("/admin/intel", get(intel))
+        .route("/admin/intel/reload", post(intel_reload))
         .fallback(|| async {
             GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
         })
@@ -431,6 +433,40 @@ async fn reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
             };
             (status, Json(out)).into_response()
         }
+        Err(_) => {
+            GatewayError::internal("reload_failed", "the reload did not complete").into_response()
+        }
+    }
+}
+
+/// What intelligence is loaded: sources, counts, the database generation, the last error.
+async fn intel(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    Json(st.intel.status()).into_response()
+}
+
+/// Reads the intel database now if it changed (also done every `[intel] reload_interval_ms`).
+async fn intel_reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let st2 = Arc::clone(&st);
+    match tokio::task::spawn_blocking(move || st2.intel.refresh()).await {
+        Ok(Ok(changed)) => {
+            let mut body = st.intel.status();
+            if let Some(o) = body.as_object_mut() {
+                o.insert("reloaded".to_owned(), changed.into());
+            }
+            Json(body).into_response()
+        }
+        Ok(Err(e)) => GatewayError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "intel_unreadable",
+            format!("the intel database cannot be loaded: {e}"),
+        )
+        .into_response(),
         Err(_) => {
             GatewayError::internal("reload_failed", "the reload did not complete").into_response()
         }

@@ -57,6 +57,41 @@ pub struct Config {
     /// Scale-out: publish records to NATS JetStream for `moat worker`s to store.
     #[serde(default)]
     pub bus: BusSection,
+    /// Threat intelligence pulled from partners, for the policy's `intel.*` fields.
+    #[serde(default)]
+    pub intel: IntelSection,
+}
+
+/// `[intel]`: the database `moat intel pull` fills with partners' indicators. Requests are
+/// matched against them and the policy reads the result as `intel.match` and
+/// `intel.sources`. The database is read at start and again whenever a pull lands in it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelSection {
+    /// The intel database (SQLite; created empty if missing). Unset: no intelligence.
+    #[serde(default)]
+    pub db: Option<PathBuf>,
+    /// Per source (partner) name, the file holding the key shared with it; without one, that
+    /// partner's keyed template and payment fingerprints cannot be matched.
+    #[serde(default)]
+    pub keys: BTreeMap<String, PathBuf>,
+    /// How often the database is checked for a new import (ms).
+    #[serde(default = "default_intel_reload")]
+    pub reload_interval_ms: u64,
+}
+
+impl Default for IntelSection {
+    fn default() -> Self {
+        IntelSection {
+            db: None,
+            keys: BTreeMap::new(),
+            reload_interval_ms: default_intel_reload(),
+        }
+    }
+}
+
+fn default_intel_reload() -> u64 {
+    5_000
 }
 
 /// `[bus]`: with `url_env` set, the gateway publishes every exchange and decision to a NATS
@@ -648,6 +683,12 @@ impl Config {
         }
         fix(&mut self.store.path);
         fix(&mut self.store.spill_dir);
+        if let Some(p) = self.intel.db.as_mut() {
+            fix(p);
+        }
+        for p in self.intel.keys.values_mut() {
+            fix(p);
+        }
     }
 
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
@@ -718,6 +759,19 @@ impl Config {
         }
         if self.bus.partitions == 0 || self.bus.partitions > 1024 {
             return Err(bad("bus.partitions", "must be 1 to 1024".to_owned()));
+        }
+        if self.intel.db.is_some() && self.intel.reload_interval_ms < 100 {
+            return Err(bad(
+                "intel.reload_interval_ms",
+                "must be at least 100".to_owned(),
+            ));
+        }
+        if !self.intel.keys.is_empty() && self.intel.db.is_none() {
+            return Err(bad(
+                "intel.keys",
+                "keys without [intel] db: set the database the keys' partners are pulled into"
+                    .to_owned(),
+            ));
         }
         if self.throttle.timeout_ms == 0 {
             return Err(bad("throttle.timeout_ms", "must be positive".to_owned()));

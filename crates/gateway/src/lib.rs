@@ -16,6 +16,7 @@ pub mod admin;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod intel;
 pub mod limit;
 pub mod live;
 pub mod metrics;
@@ -80,6 +81,9 @@ pub enum StartError {
     /// The accounts file could not be read.
     #[error("accounts file: {0}")]
     Accounts(String),
+    /// The intel database or a partner key could not be read.
+    #[error("intel: {0}")]
+    Intel(String),
     /// A listener or thread could not start.
     #[error("{what}: {source}")]
     Io {
@@ -521,6 +525,7 @@ impl Gateway {
             started: std::time::Instant::now(),
             ids: state::RequestIds::default(),
             standings,
+            intel: intel::Intel::load(&cfg.intel)?,
         };
         Ok(Gateway {
             state: Arc::new(state),
@@ -649,6 +654,11 @@ async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<boo
                         }
                     })
                     .await;
+                }
+                if st.intel.reload_interval_s > 0 && seconds % st.intel.reload_interval_s == 0 {
+                    let st2 = Arc::clone(&st);
+                    // A failure is logged and shown on /admin/intel; the feeds in force stay.
+                    let _ = tokio::task::spawn_blocking(move || st2.intel.refresh()).await;
                 }
                 if seconds % 60 == 0 {
                     st.limiter.purge(st.clock_ms());

@@ -56,6 +56,13 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of the intelligence match counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntelLabels {
+    /// The source (partner) name, as the operator named it when pulling.
+    pub source: String,
+}
+
 /// Counters fed from other components at scrape time.
 pub trait Collect: Send + Sync {
     /// Appends `name value` samples (already in exposition format) to `out`.
@@ -87,6 +94,8 @@ pub struct Metrics {
     pub reloads: Family<ReloadLabels, Counter>,
     /// Requests in flight.
     pub in_flight: Gauge,
+    /// Requests a partner's indicators matched, by source.
+    pub intel_matches: Family<IntelLabels, Counter>,
     extra: Vec<Arc<dyn Collect>>,
     /// Bytes of the last exposition, to size the next buffer.
     last_len: AtomicU64,
@@ -163,6 +172,12 @@ impl Metrics {
         );
         let in_flight = Gauge::default();
         registry.register("in_flight", "Requests in flight", in_flight.clone());
+        let intel_matches = Family::<IntelLabels, Counter>::default();
+        registry.register(
+            "intel_matches",
+            "Requests a partner's indicators matched, by source",
+            intel_matches.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -176,8 +191,20 @@ impl Metrics {
             throttle_unavailable,
             reloads,
             in_flight,
+            intel_matches,
             extra,
             last_len: AtomicU64::new(4096),
+        }
+    }
+
+    /// Counts one request that the indicators of `sources` matched.
+    pub fn count_intel(&self, sources: &[&str]) {
+        for s in sources {
+            self.intel_matches
+                .get_or_create(&IntelLabels {
+                    source: (*s).to_owned(),
+                })
+                .inc();
         }
     }
 

@@ -210,6 +210,12 @@ async fn admit(
         }
     }
     let standing = st.engine.published().standing(&caller.account);
+    let mut templates = [0u64; moat_detect::template::MAX_SEGMENTS];
+    let mut n_templates = 0;
+    for (slot, t) in templates.iter_mut().zip(features.templates()) {
+        *slot = t;
+        n_templates += 1;
+    }
     // Hand the request to the engine now: the account's next request meets the new state.
     st.engine.observe(features);
 
@@ -233,6 +239,26 @@ async fn admit(
     let age_days = side
         .and_then(|a| a.created_at)
         .map(|c| ((ts.as_millis() - c.as_millis()).max(0) / Timestamp::DAY) as u32);
+    let feeds = st.intel.enabled().then(|| st.intel.feeds());
+    let hits = feeds.as_deref().map_or_else(Vec::new, |f| {
+        crate::intel::matches(
+            f,
+            &moat_intel::Probe {
+                ts,
+                ip: caller.ip,
+                asn: caller.client.asn,
+                user_agent: caller.client.user_agent.as_deref().unwrap_or(""),
+                ja4: caller.client.tls_ja4.as_deref().unwrap_or(""),
+                templates: templates.get(..n_templates).unwrap_or_default(),
+                payment: side.and_then(|a| a.payment_fingerprint.as_deref()),
+            },
+        )
+    });
+    let intel_sources = crate::intel::sources(&hits);
+    let intel_kinds = crate::intel::kinds(&hits);
+    if !hits.is_empty() {
+        st.metrics.count_intel(&intel_sources);
+    }
     let decision = policy.evaluate(&Facts {
         account: moat_policy::AccountFacts {
             id: &caller.account,
@@ -269,7 +295,11 @@ async fn admit(
             ja4: caller.client.tls_ja4.as_deref().unwrap_or(""),
         },
         attrs: &attrs,
-        intel: moat_policy::IntelFacts::default(),
+        intel: moat_policy::IntelFacts {
+            matched: !hits.is_empty(),
+            sources: &intel_sources,
+            kinds: &intel_kinds,
+        },
     });
     let record = worth_recording(&decision).then(|| {
         decision_record(
@@ -277,8 +307,11 @@ async fn admit(
             &exchange,
             standing.as_ref().map_or(0.0, |s| s.risk),
             campaign.map(|c| c.campaign_id.clone()),
+            crate::intel::detail(&hits),
         )
     });
+    drop(hits);
+    drop(feeds);
     count_actions(st, &decision);
 
     let mut admitted = Admitted {
@@ -386,6 +419,7 @@ fn decision_record(
     x: &Exchange,
     risk: f64,
     campaign_id: Option<String>,
+    detail: Option<String>,
 ) -> DecisionRecord {
     DecisionRecord {
         ts: x.ts,
@@ -397,7 +431,7 @@ fn decision_record(
         shadow: d.shadowed.iter().map(|m| m.name.to_owned()).collect(),
         risk,
         enforced: !d.actions.shadow,
-        detail: None,
+        detail,
     }
 }
 

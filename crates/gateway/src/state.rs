@@ -69,6 +69,8 @@ pub struct AppState {
     pub ids: RequestIds,
     /// With `[engine] source = "bus"`: where the consolidator's standings are watched.
     pub standings: Option<moat_bus::BusConfig>,
+    /// Partners' indicators (`[intel]`).
+    pub intel: crate::intel::Intel,
 }
 
 impl std::fmt::Debug for AppState {

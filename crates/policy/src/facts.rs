@@ -106,13 +106,16 @@ pub struct ClientFacts<'a> {
     pub ja4: &'a str,
 }
 
-/// Threat-intelligence facts (`intel.*`); empty until a feed is configured.
+/// Threat-intelligence facts (`intel.*`); empty when no partner indicator matched.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IntelFacts<'a> {
     /// `intel.match`: whether any feed matched the request.
     pub matched: bool,
     /// `intel.sources`: the names of the feeds that matched.
     pub sources: &'a [&'a str],
+    /// `intel.kinds`: what the matching indicators matched on (`address`, `asn`,
+    /// `user_agent`, `ja4`, `template`, `payment`).
+    pub kinds: &'a [&'a str],
 }
 
 impl<'a> Facts<'a> {

@@ -53,6 +53,7 @@ pub(crate) enum BoolField {
 pub(crate) enum ListField {
     AccountReasons,
     IntelSources,
+    IntelKinds,
 }
 
 /// A field of any type.
@@ -112,6 +113,7 @@ pub(crate) const FIELDS: &[(&str, Field)] = &[
     ("client.ja4", Field::Str(StrField::ClientJa4)),
     ("intel.match", Field::Bool(BoolField::IntelMatch)),
     ("intel.sources", Field::List(ListField::IntelSources)),
+    ("intel.kinds", Field::List(ListField::IntelKinds)),
 ];
 
 /// Looks a field up by its exact name.
@@ -199,6 +201,7 @@ pub(crate) fn read_list<'a>(field: ListField, f: &Facts<'a>) -> &'a [&'a str] {
     match field {
         ListField::AccountReasons => f.account.reasons,
         ListField::IntelSources => f.intel.sources,
+        ListField::IntelKinds => f.intel.kinds,
     }
 }
 

@@ -51,6 +51,6 @@ mod tests {
         for t in ["number", "string", "bool", "string list", "ip address"] {
             assert!(types.contains(&t), "{t}");
         }
-        assert_eq!(fields().count(), 28);
+        assert_eq!(fields().count(), 29);
     }
 }

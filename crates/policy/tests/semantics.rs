@@ -592,6 +592,7 @@ fn every_field_reads_its_fact() {
         intel: IntelFacts {
             matched: true,
             sources: &sources,
+            kinds: &["address", "template"],
         },
     };
     let checks = [
@@ -624,6 +625,7 @@ fn every_field_reads_its_fact() {
         "attr.team == \"x\"",
         "intel.match",
         "intel.sources contains \"feed\"",
+        "\"template\" in intel.kinds",
     ];
     // Every documented field is exercised here, so a field added later needs a check too.
     for (name, _) in moat_policy::fields() {
@@ -645,6 +647,7 @@ fn every_field_reads_its_fact() {
         "request.max_tokens == -1",
         "client.asn == -1",
         "campaign.size == 0",
+        "\"address\" not in intel.kinds",
         "account.tier == \"\"",
     ] {
         assert!(holds(when, &unset), "{when} is the documented default");

@@ -1,4 +1,6 @@
-//! `moat intel export`: a STIX 2.1 bundle of the campaigns an analysis found, for a partner.
+//! `moat intel`: threat-intelligence sharing. `export` writes a STIX 2.1 bundle of the campaigns
+//! an analysis found, for a partner; the TAXII 2.1 side (`serve`, `publish`, `push`, `pull`,
+//! `import`, `list`) is in [`super::share`].
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,6 +24,20 @@ enum Command {
     /// infrastructure (keyed with the partner's key where the value is customer data),
     /// sightings and MITRE ATLAS techniques.
     Export(ExportArgs),
+    /// Serve STIX collections over TAXII 2.1 to partners, each with its own credentials and
+    /// read/write rights per collection.
+    Serve(super::share::ServeArgs),
+    /// Add a bundle to a collection of the local TAXII server's database.
+    Publish(super::share::PublishArgs),
+    /// Add a bundle to a collection of a (partner's or own) TAXII server, over HTTP.
+    Push(super::share::PushArgs),
+    /// Pull a partner's collection into the intel database, whole or not at all, with
+    /// provenance; the gateway's policy matches requests against it (`intel.*`).
+    Pull(super::share::PullArgs),
+    /// Import a partner's bundle from a file into the intel database (as `pull` does).
+    Import(super::share::ImportArgs),
+    /// List what the intel database holds: every import, from whom, from where, when.
+    List(super::share::ListArgs),
 }
 
 /// Arguments of `moat intel export`.
@@ -79,6 +95,12 @@ struct ExportArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Export(a) => export(a),
+        Command::Serve(a) => super::share::serve(a),
+        Command::Publish(a) => super::share::publish(a),
+        Command::Push(a) => super::share::push(a),
+        Command::Pull(a) => super::share::pull(a),
+        Command::Import(a) => super::share::import(a),
+        Command::List(a) => super::share::list(a),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod mark;
 pub mod replay;
 pub mod report;
 pub mod serve;
+pub mod share;
 pub mod sim;
 pub mod validate;
 pub mod worker;
