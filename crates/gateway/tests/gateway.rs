@@ -1242,3 +1242,131 @@ async fn unreachable_redis_serves_on_local_buckets_or_refuses_by_fail_mode() {
         "the URL stays out of answers: {body}"
     );
 }
+
+/// Imports one indicator of a user agent for `source` into the intel database at `db`.
+fn import_user_agent(db: &std::path::Path, source: &str, n: u32, user_agent: &str) {
+    let mut intel = moat_taxii::intel_db::IntelDb::open(db).unwrap();
+    let indicator = json!({
+        "type": "indicator", "spec_version": "2.1",
+        "id": format!("indicator--{n:08x}-17d4-4cbf-938f-98ee46b3cd3f"),
+        "created": "2026-03-01T00:00:00.000Z", "modified": "2026-03-01T00:00:00.000Z",
+        "pattern": format!(
+            "[network-traffic:extensions.'http-request-ext'.request_header.'User-Agent' = '{user_agent}']"
+        ),
+        "pattern_type": "stix", "valid_from": "2026-03-01T00:00:00Z"
+    });
+    let provenance = moat_taxii::intel_db::Provenance {
+        source: source.to_owned(),
+        url: "https://taxii.peer.invalid/api/".to_owned(),
+        collection: "91a7b528-80eb-42ed-a74d-c6fbd5a26116".to_owned(),
+        pulled_at: "2026-03-02T00:00:00Z".to_owned(),
+        added_after: None,
+    };
+    intel.import(&provenance, &[indicator], None).unwrap();
+}
+
+#[tokio::test]
+async fn a_partners_indicator_drives_the_policy_and_a_new_import_is_reloaded() {
+    let intel_dir = tempfile::tempdir().unwrap();
+    let db = intel_dir.path().join("intel.db");
+    import_user_agent(&db, "peer", 1, "distill-bot/1.0");
+    let policy = r#"version = 1
+[[rule]]
+name = "peer intel"
+when = '"peer" in intel.sources and "user_agent" in intel.kinds'
+action = "block"
+message = "refused: a partner reported this client"
+"#;
+    let h = harness(
+        Some(policy),
+        &format!("[intel]\ndb = {:?}\n", db.display().to_string()),
+    )
+    .await;
+    let with_agent = |ua: &str| {
+        let mut req = post("/v1/chat/completions", KEY, &chat("m", false));
+        req.headers_mut().insert("user-agent", ua.parse().unwrap());
+        req
+    };
+    let (status, _, body) = call(&h, with_agent("distill-bot/1.0")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("a partner reported this client"), "{body}");
+    let (status, _, _) = call(&h, with_agent("OpenAI/Python 1.82.0")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let admin = h.gw.admin_router();
+    let admin_req = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let read = |resp: axum::response::Response| async move {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let status = read(
+        admin
+            .clone()
+            .oneshot(admin_req("GET", "/admin/intel"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status["enabled"], true, "{status}");
+    assert_eq!(status["indicators"], 1, "{status}");
+    assert_eq!(status["sources"][0]["source"], "peer", "{status}");
+
+    // A second import is in force after a reload (housekeeping would do it within
+    // reload_interval_ms).
+    import_user_agent(&db, "peer", 2, "harvester/2.0");
+    let (status, _, _) = call(&h, with_agent("harvester/2.0")).await;
+    assert_eq!(status, StatusCode::OK, "not loaded yet");
+    let reloaded = read(
+        admin
+            .clone()
+            .oneshot(admin_req("POST", "/admin/intel/reload"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reloaded["reloaded"], true, "{reloaded}");
+    assert_eq!(reloaded["indicators"], 2, "{reloaded}");
+    let (status, _, _) = call(&h, with_agent("harvester/2.0")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The decisions say which partner's indicator decided; the metric counts by source.
+    flush(&h);
+    let ds = h.store.decisions(&DecisionQuery::default()).unwrap().items;
+    let blocked: Vec<_> = ds
+        .iter()
+        .filter(|d| d.rule.as_deref() == Some("peer intel"))
+        .collect();
+    assert_eq!(blocked.len(), 2);
+    for d in blocked {
+        let detail = d.detail.as_deref().unwrap();
+        assert!(
+            detail.starts_with("intel: peer indicator--") && detail.ends_with("(UserAgent)"),
+            "{detail}"
+        );
+    }
+    let resp = admin
+        .clone()
+        .oneshot(admin_req("GET", "/metrics"))
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("moat_intel_matches_total{source=\"peer\"} 2"),
+        "{text}"
+    );
+}

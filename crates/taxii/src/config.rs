@@ -554,6 +554,29 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_in_examples_loads() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/intel/taxii.toml");
+        let text = std::fs::read_to_string(&sample).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("secrets")).unwrap();
+        for name in ["analysts", "peer-lab", "cert"] {
+            std::fs::write(
+                dir.path().join(format!("secrets/{name}.secret")),
+                format!("{name}-password-0123456789\n"),
+            )
+            .unwrap();
+        }
+        let cfg = ServerConfig::from_toml(&text, dir.path()).unwrap();
+        assert_eq!(cfg.partners.len(), 3);
+        assert!(cfg.partners[0].can_write(COLL));
+        assert!(!cfg.partners[1].can_write(COLL));
+        assert!(cfg
+            .authenticate("peer-lab", b"peer-lab-password-0123456789")
+            .is_some());
+        assert_eq!(cfg.collection("campaigns").unwrap().id, COLL);
+    }
+
+    #[test]
     fn trailing_newline_is_trimmed_and_passwords_compare() {
         let dir = dir_with_secret("0123456789abcdef\r\n");
         let cfg = ServerConfig::from_toml(&text("", ""), dir.path()).unwrap();
