@@ -2,7 +2,8 @@
 //! use (accounts, campaigns, decisions, the policy and its reload, the engine's detections).
 //! Everything but `/health` (and `/metrics` when configured public) needs the admin token as
 //! `Authorization: Bearer`; without a configured token those endpoints refuse. Reloads are
-//! written to the audit log with the actor (`admin`, never the token).
+//! written to the audit log with the actor (`admin`, never the token). The dashboard's page
+//! and files (`/ui/`, `moat-ui`) need no token: they hold no data and the page asks for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/detections", get(detections))
         .route("/admin/intel", get(intel))
         .route("/admin/intel/reload", post(intel_reload))
+        .route("/admin/timeline", get(timeline))
+        .merge(moat_ui::router())
         .fallback(|| async {
             GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
         })
@@ -437,6 +440,42 @@ async fn reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
             GatewayError::internal("reload_failed", "the reload did not complete").into_response()
         }
     }
+}
+
+/// Query of `/admin/timeline`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelineQuery {
+    /// Seconds back from now (default one hour, at most a day).
+    #[serde(default)]
+    span_s: Option<i64>,
+    /// Seconds per point (default: the span in 120 points; at least 10).
+    #[serde(default)]
+    step_s: Option<i64>,
+}
+
+/// Requests, enforced actions, flagged accounts and campaigns over the last span, aggregated
+/// here into at most 1,440 points.
+async fn timeline(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad_query(&e.body_text()),
+    };
+    let span_s = q.span_s.unwrap_or(3600).clamp(10, 86_400);
+    let step_s = q.step_s.unwrap_or(span_s / 120).max(10);
+    let series = st.timeline.series(
+        now().as_millis(),
+        span_s.saturating_mul(1000),
+        step_s.saturating_mul(1000),
+    );
+    Json(series).into_response()
 }
 
 /// What intelligence is loaded: sources, counts, the database generation, the last error.

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod shared_limit;
 pub mod state;
 pub mod summarize;
+pub mod timeline;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -526,6 +527,7 @@ impl Gateway {
             ids: state::RequestIds::default(),
             standings,
             intel: intel::Intel::load(&cfg.intel)?,
+            timeline: timeline::Timeline::new(),
         };
         Ok(Gateway {
             state: Arc::new(state),
@@ -663,6 +665,11 @@ async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<boo
                 if seconds % 60 == 0 {
                     st.limiter.purge(st.clock_ms());
                 }
+                if seconds % 10 == 0 {
+                    let st2 = Arc::clone(&st);
+                    // Counting flagged accounts walks the standings: off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || sample_timeline(&st2)).await;
+                }
             }
             _ = hup_fired => {
                 let st2 = Arc::clone(&st);
@@ -670,6 +677,19 @@ async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<boo
             }
         }
     }
+}
+
+/// Records the number of flagged accounts and campaigns in the dashboard's timeline.
+fn sample_timeline(st: &AppState) {
+    let published = st.engine.published();
+    let flagged = published
+        .standings
+        .iter()
+        .filter(|s| s.value().flagged)
+        .count();
+    let campaigns = published.campaigns.load().len();
+    st.timeline
+        .sample(state::now().as_millis(), flagged as u64, campaigns as u64);
 }
 
 fn api_router(st: Arc<AppState>) -> Router {

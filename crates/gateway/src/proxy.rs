@@ -313,6 +313,8 @@ async fn admit(
     drop(hits);
     drop(feeds);
     count_actions(st, &decision);
+    st.timeline
+        .count(crate::state::now().as_millis(), decision.actions.names());
 
     let mut admitted = Admitted {
         endpoint,

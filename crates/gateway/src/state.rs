@@ -71,6 +71,8 @@ pub struct AppState {
     pub standings: Option<moat_bus::BusConfig>,
     /// Partners' indicators (`[intel]`).
     pub intel: crate::intel::Intel,
+    /// Requests, actions and gauges of the last day, for the dashboard.
+    pub timeline: crate::timeline::Timeline,
 }
 
 impl std::fmt::Debug for AppState {

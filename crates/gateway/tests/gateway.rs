@@ -1370,3 +1370,66 @@ message = "refused: a partner reported this client"
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_on_the_admin_listener_and_its_data_needs_the_token() {
+    let h = harness(None, "").await;
+    let admin = h.gw.admin_router();
+    let resp = admin
+        .clone()
+        .oneshot(Request::get("/ui/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let resp = admin
+        .clone()
+        .oneshot(
+            Request::get("/admin/campaigns")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // The overview's timeline counts the requests just made, aggregated server-side.
+    for _ in 0..3 {
+        call(&h, post("/v1/chat/completions", KEY, &chat("m", false))).await;
+    }
+    let resp = admin
+        .clone()
+        .oneshot(
+            Request::get("/admin/timeline?span_s=600&step_s=60")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["step_ms"], 60_000);
+    assert_eq!(v["requests"].as_array().unwrap().len(), 10);
+    let total: u64 = v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3, "{v}");
+    let resp = admin
+        .oneshot(
+            Request::get("/admin/timeline?span_s=ten")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
