@@ -326,6 +326,45 @@ async function intel() {
   ];
 }
 
+async function alerts() {
+  const s = await api("/alerts");
+  if (!s.enabled) {
+    return [h("h1", {}, "Alerts"), h("p", { class: "muted" }, "No webhook is configured ([[alerts.webhook]] in moat.toml).")];
+  }
+  if (!s.running) {
+    return [h("h1", {}, "Alerts"), h("p", { class: "error" }, "The alert dispatcher is not running (see the gateway's log).")];
+  }
+  const st = s.stats;
+  const at = (ms) => (ms ? when(new Date(ms).toISOString()) : "–");
+  return [
+    h("h1", {}, "Alerts"),
+    h("div", { class: "cards" }, card("alerts queued", num(st.queued)), card("dropped (queue full)", num(st.queue_dropped), st.queue_dropped ? "bad" : "")),
+    h("h2", {}, "Webhooks"),
+    table(
+      [["webhook"], ["delivered", "num"], ["failed", "num"], ["retries", "num"], ["deduplicated", "num"], ["dropped", "num"], ["last success"], ["last error"]],
+      st.webhooks.map((w) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, w.name),
+          h("td", { class: "num" }, num(w.delivered)),
+          h("td", { class: `num ${w.failed ? "bad" : ""}` }, num(w.failed)),
+          h("td", { class: "num" }, num(w.retried)),
+          h("td", { class: "num" }, num(w.deduplicated)),
+          h("td", { class: "num" }, num(w.dropped)),
+          h("td", {}, at(w.last_success_at_ms)),
+          h("td", { class: w.last_error ? "bad" : "" }, w.last_error ? `${w.last_error} (${at(w.last_error_at_ms)})` : "–"),
+        ),
+      ),
+    ),
+    h("h2", {}, "Last deliveries"),
+    table(
+      [["time"], ["webhook"], ["alerts", "num"], ["outcome"], ["attempts", "num"], ["error"]],
+      [...st.recent].reverse().map((d) => h("tr", {}, h("td", {}, at(d.at_ms)), h("td", {}, d.webhook), h("td", { class: "num" }, num(d.alerts)), h("td", { class: d.outcome === "delivered" ? "ok" : "bad" }, d.outcome), h("td", { class: "num" }, num(d.attempts)), h("td", {}, d.error ?? ""))),
+    ),
+  ];
+}
+
 // ---- routing ----------------------------------------------------------------------------
 
 function login(message) {
@@ -361,6 +400,8 @@ function route() {
       return policy;
     case "intel":
       return intel;
+    case "alerts":
+      return alerts;
     default:
       return overview;
   }

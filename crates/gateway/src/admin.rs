@@ -39,6 +39,7 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/intel", get(intel))
         .route("/admin/intel/reload", post(intel_reload))
         .route("/admin/timeline", get(timeline))
+        .route("/admin/alerts", get(alerts))
         .merge(moat_ui::router())
         .fallback(|| async {
             GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
@@ -401,6 +402,18 @@ pub fn reload_now(st: &AppState, actor: &str) -> crate::rules::ReloadOutcome {
         .inc();
     if out.applied {
         tracing::info!(rules = out.rules, actor, "policy reloaded");
+        st.alerting.action_applied(
+            now(),
+            "policy_reload",
+            actor,
+            &format!(
+                "{} ({} rules)",
+                st.rules
+                    .file()
+                    .map_or_else(|| "no policy file".to_owned(), |f| f.display().to_string()),
+                out.rules
+            ),
+        );
     } else {
         tracing::warn!(
             error = out.error.as_deref().unwrap_or(""),
@@ -440,6 +453,14 @@ async fn reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
             GatewayError::internal("reload_failed", "the reload did not complete").into_response()
         }
     }
+}
+
+/// Webhook delivery statistics and the last deliveries, failures included.
+async fn alerts(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    Json(st.alerting.status()).into_response()
 }
 
 /// Query of `/admin/timeline`.

@@ -60,6 +60,10 @@ pub struct Config {
     /// Threat intelligence pulled from partners, for the policy's `intel.*` fields.
     #[serde(default)]
     pub intel: IntelSection,
+    /// `[alerts]`: webhooks told when a campaign is discovered or grows, or an action is
+    /// applied (see `moat_alerts::AlertsConfig`).
+    #[serde(default)]
+    pub alerts: moat_alerts::AlertsConfig,
 }
 
 /// `[intel]`: the database `moat intel pull` fills with partners' indicators. Requests are
@@ -688,6 +692,11 @@ impl Config {
         }
         for p in self.intel.keys.values_mut() {
             fix(p);
+        }
+        for w in &mut self.alerts.webhooks {
+            if let Some(p) = w.url_file.as_mut() {
+                fix(p);
+            }
         }
     }
 

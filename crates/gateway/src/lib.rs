@@ -13,6 +13,7 @@
 //! the APIs (moat-dialect), SQL (moat-store). *Invariant:* only this crate knows HTTP.
 
 pub mod admin;
+pub mod alerting;
 pub mod config;
 pub mod error;
 pub mod identity;
@@ -85,6 +86,9 @@ pub enum StartError {
     /// The intel database or a partner key could not be read.
     #[error("intel: {0}")]
     Intel(String),
+    /// `[alerts]` is wrong or a webhook URL could not be read.
+    #[error("{0}")]
+    Alerts(String),
     /// A listener or thread could not start.
     #[error("{what}: {source}")]
     Io {
@@ -498,10 +502,13 @@ impl Gateway {
             },
         )?;
         let recorder = Arc::new(recorder);
-        let metrics = Metrics::default().with(Arc::new(Counters(
-            Arc::clone(&recorder),
-            Arc::clone(engine.published()),
-        )));
+        let alerting = Arc::new(alerting::Alerting::new(&cfg.alerts)?);
+        let metrics = Metrics::default()
+            .with(Arc::new(Counters(
+                Arc::clone(&recorder),
+                Arc::clone(engine.published()),
+            )))
+            .with(Arc::new(alerting::AlertMetrics(Arc::clone(&alerting))));
         let state = AppState {
             resolver: Resolver::new(&cfg.identity),
             rules: Arc::new(rules),
@@ -528,6 +535,7 @@ impl Gateway {
             standings,
             intel: intel::Intel::load(&cfg.intel)?,
             timeline: timeline::Timeline::new(),
+            alerting,
         };
         Ok(Gateway {
             state: Arc::new(state),
@@ -635,6 +643,8 @@ async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<boo
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut seconds: u64 = 0;
+    // The alert dispatcher needs the runtime, which this task runs on.
+    st.alerting.start();
     loop {
         #[cfg(unix)]
         let hup_fired = async {
@@ -679,7 +689,8 @@ async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<boo
     }
 }
 
-/// Records the number of flagged accounts and campaigns in the dashboard's timeline.
+/// Records the number of flagged accounts and campaigns in the dashboard's timeline, and
+/// announces campaigns that are new or grew.
 fn sample_timeline(st: &AppState) {
     let published = st.engine.published();
     let flagged = published
@@ -687,9 +698,11 @@ fn sample_timeline(st: &AppState) {
         .iter()
         .filter(|s| s.value().flagged)
         .count();
-    let campaigns = published.campaigns.load().len();
+    let campaigns = published.campaigns.load();
+    let now = state::now();
     st.timeline
-        .sample(state::now().as_millis(), flagged as u64, campaigns as u64);
+        .sample(now.as_millis(), flagged as u64, campaigns.len() as u64);
+    st.alerting.observe_campaigns(now, &campaigns);
 }
 
 fn api_router(st: Arc<AppState>) -> Router {

@@ -1433,3 +1433,94 @@ async fn the_dashboard_is_served_on_the_admin_listener_and_its_data_needs_the_to
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn an_applied_reload_is_posted_to_the_webhook_and_deliveries_are_visible() {
+    use std::sync::Mutex;
+    // A webhook receiver on a free port; the secret part of its URL is the path.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/hooks/secret-token-5f1c",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url_env = format!("MOAT_TEST_WEBHOOK_{}", std::process::id());
+    std::env::set_var(&url_env, format!("http://{addr}/hooks/secret-token-5f1c"));
+
+    let h = harness(
+        Some(BLOCK_FREE),
+        &format!(
+            "[alerts]\n[[alerts.webhook]]\nname = \"soc\"\nformat = \"json\"\nurl_env = \"{url_env}\"\nmin_interval_ms = 0\n"
+        ),
+    )
+    .await;
+    h.gw.state().alerting.start();
+    let admin = h.gw.admin_router();
+    let req = Request::post("/admin/policy/reload")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        admin.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got = received.lock().unwrap().clone();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    let alert = &got[0]["alerts"][0];
+    assert_eq!(alert["kind"], "action_applied", "{alert}");
+    assert_eq!(alert["action"]["action"], "policy_reload", "{alert}");
+    assert_eq!(alert["action"]["actor"], "admin", "{alert}");
+
+    let get = |path: &str| {
+        Request::get(path)
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        let resp = admin.clone().oneshot(get("/admin/alerts")).await.unwrap();
+        status =
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        if status["stats"]["webhooks"][0]["delivered"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status["stats"]["webhooks"][0]["delivered"], 1, "{status}");
+    let resp = admin.clone().oneshot(get("/metrics")).await.unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("moat_alerts_delivered_total{webhook=\"soc\"} 1"),
+        "{text}"
+    );
+    // The webhook's secret path appears nowhere an operator or a scraper can read.
+    assert!(!status.to_string().contains("secret-token-5f1c"));
+    assert!(!text.contains("secret-token-5f1c"));
+}

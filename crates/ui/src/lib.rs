@@ -67,10 +67,13 @@ fn etags() -> &'static [String; 3] {
     })
 }
 
-/// The dashboard's routes: `/ui` (redirected to `/ui/`), `/ui/`, `/ui/app.js`, `/ui/app.css`.
+/// The dashboard's routes: `/ui` (redirected to `/ui/`), `/ui/`, `/ui/app.js`, `/ui/app.css`,
+/// and an empty `/favicon.ico`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        // Browsers ask for it on their own; no icon, and no 404 in their console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/ui/",
             get(|headers: HeaderMap| async move { serve(0, &headers) }),
