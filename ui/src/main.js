@@ -85,21 +85,6 @@ function table(headers, rows) {
   );
 }
 
-function barChart(labels, values, label) {
-  const canvas = h("canvas", { "aria-label": label, role: "img" });
-  const box = h("div", { class: "chart" }, canvas);
-  queueMicrotask(() => {
-    charts.push(
-      new Chart(canvas, {
-        type: "bar",
-        data: { labels, datasets: [{ label, data: values, backgroundColor: "#1f5fbf" }] },
-        options: { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } } },
-      }),
-    );
-  });
-  return box;
-}
-
 const COLORS = { allow: "#9aa3b5", shadow: "#c9a227", throttle: "#e07b00", tarpit: "#8e44ad", summarize_reasoning: "#2a9d8f", withhold_reasoning: "#1f5fbf", block: "#b3261e" };
 
 function chart(config, label) {
@@ -107,6 +92,17 @@ function chart(config, label) {
   const box = h("div", { class: "chart" }, canvas);
   queueMicrotask(() => charts.push(new Chart(canvas, config)));
   return box;
+}
+
+function barChart(labels, values, label) {
+  return chart(
+    {
+      type: "bar",
+      data: { labels, datasets: [{ label, data: values, backgroundColor: "#1f5fbf" }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } } },
+    },
+    label,
+  );
 }
 
 /** The timeline's points as chart labels (local time, HH:MM). */

@@ -6,82 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn moat() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-}
+use common::{moat, ok, Server};
 
-fn ok(res: &Output) -> String {
-    assert!(
-        res.status.success(),
-        "failed: {}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
-}
-
-/// `moat serve`, killed when dropped.
-struct Gateway {
-    child: Child,
-    api: String,
-    admin: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(config: &Path) -> Gateway {
-    let mut child = moat()
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--admin", "127.0.0.1:0"])
-        .env("MOAT_ADMIN_TOKEN", "dashboard-test-token-0123")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    let line = loop {
-        let mut line = String::new();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "moat serve exited: {said}"
-        );
-        said.push_str(&line);
-        if line.starts_with("moat serve: API on http://") {
-            break line;
-        }
-    };
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = err.read_to_string(&mut rest);
-    });
-    // "moat serve: API on http://A -> http://U, admin on http://B"
-    let api = line
-        .split("API on http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let admin = line
-        .split("admin on http://")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    Gateway { child, api, admin }
-}
+const TOKEN: &str = "dashboard-test-token-0123";
 
 #[test]
 fn every_page_shows_what_the_api_says_in_a_real_browser() {
@@ -156,11 +89,23 @@ addr = "127.0.0.1:1"
         ),
     )
     .unwrap();
-    let gw = start(&config);
+    let config = config.display().to_string();
+    let gw = Server::start(
+        &["serve", "--config", &config, "--admin", "127.0.0.1:0"],
+        &[("MOAT_ADMIN_TOKEN", TOKEN)],
+        "moat serve: API on http://",
+    );
+    // "A -> http://U, admin on http://B"
+    let admin = gw
+        .rest
+        .rsplit("admin on http://")
+        .next()
+        .unwrap()
+        .to_owned();
     ok(&moat()
         .arg("replay")
         .arg(run.join("traffic.jsonl.gz"))
-        .args(["--target", &format!("http://{}", gw.api)])
+        .args(["--target", &format!("http://{}", gw.addr)])
         .args(["--concurrency", "8", "--quiet"])
         .output()
         .unwrap());
@@ -172,8 +117,8 @@ addr = "127.0.0.1:1"
     let said = loop {
         let out = Command::new("node")
             .arg(root.join("ui/tests/e2e.mjs"))
-            .arg(format!("http://{}", gw.admin))
-            .arg("dashboard-test-token-0123")
+            .arg(format!("http://{admin}"))
+            .arg(TOKEN)
             .arg(&shots)
             .arg(&browser)
             .current_dir(root.join("ui"))

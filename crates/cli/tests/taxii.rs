@@ -10,11 +10,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use common::{moat, ok, Server};
 
 use moat_format::{ReadOptions, Reader, Writer};
 use moat_store::{DecisionQuery, SqliteStore, Store};
@@ -22,91 +24,8 @@ use moat_types::{Detection, Exchange};
 
 const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
 
-fn moat() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-}
-
-fn ok(res: &Output) -> String {
-    assert!(
-        res.status.success(),
-        "failed: {}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
-}
-
 fn p(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// A server process (`moat serve`, `moat intel serve`) that prints its address on stderr,
-/// stopped with SIGTERM.
-struct Process {
-    child: Child,
-    addr: String,
-    log: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Process {
-    fn start(args: &[&str], prefix: &str) -> Process {
-        let mut child = moat().args(args).stderr(Stdio::piped()).spawn().unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut said = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            assert!(
-                err.read_line(&mut line).unwrap() > 0,
-                "moat {args:?} exited: {said}"
-            );
-            said.push_str(&line);
-            if let Some(rest) = line.strip_prefix(prefix) {
-                break rest
-                    .split(|c: char| c.is_whitespace() || c == '/')
-                    .next()
-                    .unwrap()
-                    .to_owned();
-            }
-        };
-        let log = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = err.read_to_string(&mut rest);
-            said + &rest
-        });
-        Process {
-            child,
-            addr,
-            log: Some(log),
-        }
-    }
-
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = self.log.take().unwrap().join().unwrap();
-        assert!(status.success(), "{log}");
-        log
-    }
-}
-
-impl Drop for Process {
-    /// A test that fails midway leaves no server behind (it would hold the test's output open).
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn secret(dir: &Path, name: &str, value: &str) -> std::path::PathBuf {
@@ -231,8 +150,9 @@ read = ["{COLLECTION}"]
         ),
     )
     .unwrap();
-    let server = Process::start(
+    let server = Server::start(
         &["intel", "serve", "--config", &p(&taxii_config)],
+        &[],
         "moat intel serve: TAXII 2.1 on http://",
     );
     let discovery = format!("http://{}/taxii2/", server.addr);
@@ -433,7 +353,7 @@ addr = "127.0.0.1:1"
     }
     w.finish().unwrap();
 
-    let gateway = Process::start(
+    let gateway = Server::start(
         &[
             "serve",
             "--config",
@@ -441,6 +361,7 @@ addr = "127.0.0.1:1"
             "--admin",
             "127.0.0.1:0",
         ],
+        &[],
         "moat serve: API on http://",
     );
     let said = ok(&moat()

@@ -332,13 +332,7 @@ async fn get_object(
     let coll = readable(&state, caller, &root, &id)?;
     let filter = parse_filter(&uri, Endpoint::Object, &state.config)?;
     let page = blocking(&state, move |s| s.object(&coll, &object_id, &filter)).await?;
-    match page {
-        Some(page) => page_response(page, "objects"),
-        None => Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "no such object in this collection",
-        )),
-    }
+    object_page(page, "objects")
 }
 
 async fn versions(
@@ -350,8 +344,13 @@ async fn versions(
     let coll = readable(&state, caller, &root, &id)?;
     let filter = parse_filter(&uri, Endpoint::Versions, &state.config)?;
     let page = blocking(&state, move |s| s.versions(&coll, &object_id, &filter)).await?;
+    object_page(page, "versions")
+}
+
+/// One object's page (its versions or their ids), or 404 when the collection has no such object.
+fn object_page<T: Serialize>(page: Option<Page<T>>, key: &str) -> Result<Response, Problem> {
     match page {
-        Some(page) => page_response(page, "versions"),
+        Some(page) => page_response(page, key),
         None => Err(Problem::new(
             StatusCode::NOT_FOUND,
             "no such object in this collection",
