@@ -55,6 +55,9 @@ enum Command {
     /// Threat intelligence: export detected campaigns as STIX 2.1, share them over TAXII 2.1,
     /// pull partners' indicators for the gateway's policy.
     Intel(cmd::intel::Args),
+    /// The investigator dashboard over the output of `moat analyze`, read-only, with no
+    /// gateway: serves the page and its admin API on a local address.
+    Ui(cmd::ui::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => cmd::worker::run(args),
         Command::Consolidate(args) => cmd::consolidate::run(args),
         Command::Intel(args) => cmd::intel::run(args),
+        Command::Ui(args) => cmd::ui::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -158,6 +158,79 @@ fn demo_runs_end_to_end() {
 }
 
 #[test]
+fn analyze_writes_the_dashboard_with_its_data_as_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    sim_seed(&sim, "1");
+    let detections = dir.path().join("detections.jsonl");
+    let report = dir.path().join("report.html");
+    ok(&moat(&[
+        "analyze",
+        &sim.join("traffic.jsonl.gz").display().to_string(),
+        "--accounts",
+        &sim.join("accounts.jsonl").display().to_string(),
+        "--out",
+        &detections.display().to_string(),
+        "--report",
+        &report.display().to_string(),
+        "--quiet",
+    ]));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    for bad in [
+        "src=\"",
+        "href=\"http",
+        "href=\"//",
+        "<link",
+        "<img",
+        "<iframe",
+        "@import",
+    ] {
+        assert!(!html.contains(bad), "the report loads something: {bad}");
+    }
+    assert!(html.contains("Content-Security-Policy"));
+    let open = "<script type=\"application/json\" id=\"moat-snapshot\">";
+    let start = html.find(open).unwrap() + open.len();
+    let end = html[start..].find("</script>").unwrap() + start;
+    let snapshot: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+    let answers = &snapshot["answers"];
+    let lines: Vec<Detection> = Reader::open(&detections, ReadOptions::default())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let campaigns: Vec<&str> = lines
+        .iter()
+        .filter_map(|d| match d {
+            Detection::Campaign(c) => Some(c.campaign_id.as_str()),
+            Detection::Account(_) => None,
+        })
+        .collect();
+    let flagged = lines
+        .iter()
+        .filter(|d| matches!(d, Detection::Account(a) if a.flagged))
+        .count();
+    assert_eq!(
+        answers["/summary"]["campaigns"].as_u64().unwrap() as usize,
+        campaigns.len()
+    );
+    assert_eq!(
+        answers["/summary"]["flagged"].as_u64().unwrap() as usize,
+        flagged
+    );
+    // Every campaign of the small scenario is embedded in full: detail, view with its graph,
+    // members.
+    for c in &campaigns {
+        assert_eq!(answers[format!("/campaigns/{c}")]["campaign_id"], *c);
+        let view = &answers[format!("/campaigns/{c}/view")];
+        assert!(
+            !view["graph"]["nodes"].as_array().unwrap().is_empty(),
+            "{c}"
+        );
+        assert!(answers[format!("/accounts?campaign={c}&limit=100")]["items"].is_array());
+    }
+}
+
+#[test]
 fn analyze_writes_a_self_contained_report_naming_the_campaigns() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
@@ -173,6 +246,8 @@ fn analyze_writes_a_self_contained_report_naming_the_campaigns() {
         &detections.display().to_string(),
         "--report",
         &report.display().to_string(),
+        "--report-format",
+        "static",
         "--quiet",
     ]);
     ok(&res);

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::FailMode;
+use crate::dashboard;
 use crate::error::GatewayError;
 use crate::metrics::ReloadLabels;
 use crate::state::{now, AppState};
@@ -27,10 +28,13 @@ pub fn router(st: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/admin/accounts", get(accounts))
-        .route("/admin/accounts/{id}", get(account))
-        .route("/admin/campaigns", get(campaigns))
-        .route("/admin/campaigns/{id}", get(campaign))
+        .route("/admin/about", get(dashboard::about))
+        .route("/admin/summary", get(dashboard::summary))
+        .route("/admin/accounts", get(dashboard::accounts))
+        .route("/admin/accounts/{id}", get(dashboard::account))
+        .route("/admin/campaigns", get(dashboard::campaigns))
+        .route("/admin/campaigns/{id}", get(dashboard::campaign))
+        .route("/admin/campaigns/{id}/view", get(dashboard::campaign_view))
         .route("/admin/decisions", get(decisions))
         .route("/admin/audit", get(audit))
         .route("/admin/policy", get(policy))
@@ -40,6 +44,7 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/intel/reload", post(intel_reload))
         .route("/admin/timeline", get(timeline))
         .route("/admin/alerts", get(alerts))
+        .merge(crate::actions::router())
         .merge(moat_ui::router())
         .fallback(|| async {
             GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint")
@@ -49,7 +54,7 @@ pub fn router(st: Arc<AppState>) -> Router {
 
 /// Compares the bearer token with the configured one in time independent of where they
 /// differ.
-fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
+pub(crate) fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), GatewayError> {
     let Some(expected) = st.admin_token.as_deref() else {
         return Err(GatewayError::client(
             StatusCode::FORBIDDEN,
@@ -126,145 +131,8 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-/// Paging of in-memory listings.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    /// Only flagged accounts.
-    #[serde(default)]
-    flagged: Option<bool>,
-    /// Only this campaign's accounts.
-    #[serde(default)]
-    campaign: Option<String>,
-    /// Page size (1..=1000, default 100).
-    #[serde(default)]
-    limit: Option<usize>,
-    /// Continue after this id.
-    #[serde(default)]
-    after: Option<String>,
-}
-
 fn limit_of(l: Option<usize>) -> usize {
     l.unwrap_or(100).clamp(1, 1000)
-}
-
-async fn accounts(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    if let Err(e) = authorized(&st, &headers) {
-        return e.into_response();
-    }
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return bad_query(&e.body_text()),
-    };
-    let limit = limit_of(q.limit);
-    // Sorted by id for stable pages; the map is walked once per page (admin traffic only).
-    let mut rows: Vec<(String, crate::live::Standing)> = st
-        .engine
-        .published()
-        .standings
-        .iter()
-        .filter(|e| q.flagged.is_none_or(|f| e.value().flagged == f))
-        .filter(|e| {
-            q.campaign
-                .as_deref()
-                .is_none_or(|c| e.value().campaign.as_deref() == Some(c))
-        })
-        .filter(|e| q.after.as_deref().is_none_or(|a| &**e.key() > a))
-        .map(|e| (e.key().to_string(), e.value().clone()))
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = more.then(|| rows.last().map(|r| r.0.clone())).flatten();
-    let items: Vec<_> = rows.iter().map(|(id, s)| standing_json(id, s)).collect();
-    Json(json!({ "items": items, "next": next })).into_response()
-}
-
-fn standing_json(id: &str, s: &crate::live::Standing) -> serde_json::Value {
-    json!({
-        "account_id": id,
-        "risk": s.risk,
-        "flagged": s.flagged,
-        "flagged_at": s.flagged_at,
-        "campaign_id": s.campaign.as_deref(),
-        "reasons": s.reasons.names(),
-    })
-}
-
-async fn account(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(e) = authorized(&st, &headers) {
-        return e.into_response();
-    }
-    let Some(s) = st.engine.published().standing(&id) else {
-        return GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such account")
-            .into_response();
-    };
-    let store = Arc::clone(&st.store);
-    let account = id.clone();
-    let recent = tokio::task::spawn_blocking(move || {
-        store.decisions(&DecisionQuery {
-            account_id: Some(account),
-            order: Order::NewestFirst,
-            limit: 20,
-            ..DecisionQuery::default()
-        })
-    })
-    .await;
-    let decisions = match recent {
-        Ok(Ok(p)) => json!(p.items),
-        _ => json!(null),
-    };
-    let mut v = standing_json(&id, &s);
-    v["recent_decisions"] = decisions;
-    Json(v).into_response()
-}
-
-async fn campaigns(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(e) = authorized(&st, &headers) {
-        return e.into_response();
-    }
-    let map = st.engine.published().campaigns.load();
-    let mut list: Vec<_> = map
-        .values()
-        .map(|c| {
-            json!({
-                "campaign_id": c.campaign_id,
-                "score": c.score,
-                "size": c.accounts.len(),
-                "first_detected_at": c.first_detected_at,
-            })
-        })
-        .collect();
-    list.sort_by(|a, b| {
-        b["size"]
-            .as_u64()
-            .cmp(&a["size"].as_u64())
-            .then_with(|| a["campaign_id"].as_str().cmp(&b["campaign_id"].as_str()))
-    });
-    Json(json!({ "items": list })).into_response()
-}
-
-async fn campaign(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(e) = authorized(&st, &headers) {
-        return e.into_response();
-    }
-    match st.engine.published().campaigns.load().get(&id) {
-        Some(c) => Json(c).into_response(),
-        None => GatewayError::client(StatusCode::NOT_FOUND, "not_found", "no such campaign")
-            .into_response(),
-    }
 }
 
 /// Query of the decision and audit listings.
@@ -371,8 +239,9 @@ async fn policy(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
     if let Err(e) = authorized(&st, &headers) {
         return e.into_response();
     }
-    let p = st.rules.current();
+    let p = st.rules.effective();
     let rules: Vec<_> = p
+        .policy
         .rules()
         .map(|r| {
             json!({
@@ -380,6 +249,7 @@ async fn policy(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
                 "when": r.when,
                 "actions": r.actions.names().collect::<Vec<_>>(),
                 "shadow": r.mode == moat_policy::Mode::Shadow,
+                "source": p.source(r.index),
             })
         })
         .collect();

@@ -354,6 +354,12 @@ pub struct PolicySection {
     /// the admin API and SIGHUP reload too).
     #[serde(default = "default_reload")]
     pub reload_interval_ms: u64,
+    /// Where the policy actions applied from the dashboard (`/admin/actions`) are kept, as
+    /// JSON, so that they survive a restart; written whole (a temporary file renamed over
+    /// it) on every apply and revert, read at start (a damaged file stops the start). Unset:
+    /// actions live in memory only and are lost on restart.
+    #[serde(default)]
+    pub actions_file: Option<PathBuf>,
 }
 
 impl Default for PolicySection {
@@ -361,6 +367,7 @@ impl Default for PolicySection {
         PolicySection {
             file: None,
             reload_interval_ms: default_reload(),
+            actions_file: None,
         }
     }
 }
@@ -676,6 +683,9 @@ impl Config {
         if let Some(p) = self.policy.file.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.policy.actions_file.as_mut() {
+            fix(p);
+        }
         if let Some(p) = self.identity.keys_file.as_mut() {
             fix(p);
         }
@@ -733,6 +743,15 @@ impl Config {
                 "admin.addr",
                 "must differ from listen.addr (the admin API has its own listener)".to_owned(),
             ));
+        }
+        if let Some(actions) = &self.policy.actions_file {
+            if self.policy.file.as_ref() == Some(actions) {
+                return Err(bad(
+                    "policy.actions_file",
+                    "must differ from policy.file (it is rewritten as JSON on every action)"
+                        .to_owned(),
+                ));
+            }
         }
         if self.store.backend == StoreBackend::Postgres && self.store.url_env.is_none() {
             return Err(bad(
@@ -970,6 +989,30 @@ mod tests {
             EngineSource::Bus
         );
         assert!(Config::parse(&format!("{MINIMAL}[engine]\nsource = \"nope\"\n"), "c").is_err());
+    }
+
+    #[test]
+    fn actions_file_is_optional_resolved_and_not_the_policy_file() {
+        assert!(Config::parse(MINIMAL, "c")
+            .unwrap()
+            .policy
+            .actions_file
+            .is_none());
+        let text = format!("{MINIMAL}[policy]\nfile = \"p.toml\"\nactions_file = \"p.toml\"\n");
+        let err = Config::parse(&text, "c").unwrap_err().to_string();
+        assert!(err.contains("policy.actions_file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moat.toml");
+        std::fs::write(
+            &path,
+            format!("{MINIMAL}[policy]\nactions_file = \"state/actions.json\"\n"),
+        )
+        .unwrap();
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(
+            cfg.policy.actions_file,
+            Some(dir.path().join("state/actions.json"))
+        );
     }
 
     #[test]

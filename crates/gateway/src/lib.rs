@@ -12,9 +12,11 @@
 //! Not here: detection itself (moat-detect), the rule language (moat-policy), JSON shapes of
 //! the APIs (moat-dialect), SQL (moat-store). *Invariant:* only this crate knows HTTP.
 
+pub mod actions;
 pub mod admin;
 pub mod alerting;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod identity;
 pub mod intel;
@@ -28,6 +30,7 @@ pub mod state;
 pub mod summarize;
 pub mod timeline;
 pub mod upstream;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -441,6 +444,9 @@ impl Gateway {
             Some(f) => Rules::load(f.clone()).map_err(StartError::Policy)?,
             None => Rules::allow_all(),
         };
+        let rules = rules
+            .with_actions(cfg.policy.actions_file.as_deref())
+            .map_err(StartError::Policy)?;
         let engine_cfg = engine_config(&cfg.engine);
         let remote = cfg.engine.source == config::EngineSource::Bus;
         let engine = if remote {
@@ -535,6 +541,7 @@ impl Gateway {
             standings,
             intel: intel::Intel::load(&cfg.intel)?,
             timeline: timeline::Timeline::new(),
+            usage: usage::UsageBook::default(),
             alerting,
         };
         Ok(Gateway {

@@ -222,6 +222,21 @@ impl Policy {
         }
     }
 
+    /// A policy whose rules are this one's followed by `next`'s, in order, with `next`'s
+    /// default: how the gateway puts rules made elsewhere (the dashboard's actions) in front
+    /// of the file's. Both parts were validated when they were parsed; names are not
+    /// re-checked for uniqueness across the two. It clones every rule, so build it when
+    /// either part changes, never per request.
+    pub fn followed_by(&self, next: &Policy) -> Policy {
+        let mut rules = Vec::with_capacity(self.rules.len() + next.rules.len());
+        rules.extend(self.rules.iter().cloned());
+        rules.extend(next.rules.iter().cloned());
+        Policy {
+            rules,
+            default: next.default.clone(),
+        }
+    }
+
     /// The rules in file order, for the admin API.
     pub fn rules(&self) -> impl Iterator<Item = RuleSummary<'_>> {
         self.rules.iter().enumerate().map(|(index, r)| RuleSummary {
@@ -744,4 +759,50 @@ fn build_actions(names: &[ActionName], r: &RawRule, action_at: usize) -> Result<
         }
     }
     Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{AccountFacts, CampaignFacts};
+
+    fn parse(text: &str) -> Policy {
+        match Policy::parse(text, "t.toml") {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn followed_by_puts_the_first_rules_in_front_and_keeps_the_seconds_default() {
+        let front = parse(
+            "version = 1\n[[rule]]\nname = \"dash\"\nwhen = 'campaign.id == \"C-1\"'\naction = \"block\"\n",
+        );
+        let file = parse(
+            "version = 1\ndefault = \"withhold_reasoning\"\n[[rule]]\nname = \"file\"\nwhen = 'account.id == \"a\"'\naction = \"allow\"\n",
+        );
+        let both = front.followed_by(&file);
+        let names: Vec<_> = both.rules().map(|r| (r.index, r.name)).collect();
+        assert_eq!(names, [(0, "dash"), (1, "file")]);
+        assert_eq!(both.default_actions(), file.default_actions());
+        // The front rule decides before the file's allow.
+        let member = Facts {
+            account: AccountFacts {
+                id: "a",
+                ..AccountFacts::default()
+            },
+            campaign: CampaignFacts {
+                member: true,
+                id: "C-1",
+                ..CampaignFacts::default()
+            },
+            ..Facts::default()
+        };
+        assert_eq!(both.evaluate(&member).kind(), "block");
+        assert_eq!(file.evaluate(&member).kind(), "allow");
+        // Nothing in front: the file alone.
+        let alone = Policy::allow_all().followed_by(&file);
+        assert_eq!(alone.len(), 1);
+        assert_eq!(alone.default_actions().kind(), "withhold_reasoning");
+    }
 }

@@ -24,17 +24,27 @@
 //! clock, no hash-map iteration order). This crate does no IO; reading files and writing the
 //! page belong to the caller (`moat analyze --report`). It is not a dashboard: there is no
 //! server, no live data and no interaction beyond expanding sections and sorting tables.
+//!
+//! For the investigator dashboard, [`CampaignInsight`] folds the exchanges of one campaign's
+//! members, in any order, into a bounded aggregate whose [`CampaignView`] (totals, leakage
+//! after detection, timeline, task categories, sample prompts and the account–attribute graph)
+//! serializes to the JSON of a campaign's detail page; the gateway and `moat ui` feed it.
 
 mod bounded;
 mod builder;
 mod glossary;
 mod html;
+mod insight;
 mod render;
 mod svg;
 mod text;
 
 pub use builder::ReportBuilder;
 pub use glossary::{reason_description, GlossaryEntry, REASON_DESCRIPTIONS};
+pub use insight::{
+    AfterDetection, CampaignInsight, CampaignView, CapabilityView, GraphEdge, GraphNode, GraphView,
+    InsightOptions, SampleView, TimelineView, MEMBER_TEMPLATES, MEMBER_VALUES,
+};
 pub use text::sanitize_prompt;
 
 /// What the report shows and how much of it; every limit bounds memory or page size.

@@ -8,7 +8,14 @@
 //! is where the data and the authorization are. Every answer carries a content security policy
 //! that allows scripts, styles and connections from the same origin only and forbids framing.
 //!
-//! Not here: the data (the gateway's admin API) and the pages' logic (`ui/src/main.js`).
+//! [`data`] holds what the listings show and how they are paged, shared by the gateway's admin
+//! API and `moat ui`. [`offline`] answers the admin API from the output of `moat analyze`
+//! and its traffic, read-only, for `moat ui`. Not here: reading the data (the gateway, the
+//! CLI) and the pages' logic (`ui/src/main.js`).
+
+pub mod data;
+pub mod offline;
+pub mod report;
 
 use std::sync::OnceLock;
 

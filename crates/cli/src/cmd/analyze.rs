@@ -30,6 +30,20 @@ pub struct Args {
     /// traffic: campaigns ranked with evidence, timelines and sample prompts.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// The report's kind: `interactive` (the dashboard's pages and charts, the campaign graph
+    /// included, with the data embedded; needs JavaScript) or `static` (a printable page
+    /// without script: every campaign's evidence, SVG charts, a glossary).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Interactive)]
+    report_format: ReportFormat,
+}
+
+/// What `--report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// The dashboard with the data embedded.
+    Interactive,
+    /// A printable page without script.
+    Static,
 }
 
 /// What one analysis produced, for the summary line and the demo.
@@ -60,7 +74,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut summary = summary_line(&outcome, &args.out);
     if let Some(path) = &args.report {
         let (d, q) = (&outcome.detections, args.quiet);
-        summary += &super::report::write(&args.traffic, opts, d, &args.out, path, q)?;
+        summary += &match args.report_format {
+            ReportFormat::Static => {
+                super::report::write(&args.traffic, opts, d, &args.out, path, q)?
+            }
+            ReportFormat::Interactive => super::report::write_interactive(
+                &args.traffic,
+                args.accounts.as_deref(),
+                opts,
+                d,
+                &args.out,
+                path,
+                q,
+            )?,
+        };
     }
     super::print(&summary)
 }

@@ -11,6 +11,7 @@ pub mod report;
 pub mod serve;
 pub mod share;
 pub mod sim;
+pub mod ui;
 pub mod validate;
 pub mod worker;
 

@@ -1,4 +1,5 @@
-//! `moat analyze --report`: the second pass over the traffic that builds the HTML report.
+//! `moat analyze --report`: the second pass over the traffic that builds the HTML report,
+//! interactive (the dashboard with its data embedded) or static (`moat-report`'s printable page).
 
 use std::path::Path;
 use std::time::Instant;
@@ -51,6 +52,36 @@ pub fn write(
     }
     bar.finish_and_clear();
     let html = builder.render();
+    std::fs::write(out, &html).with_context(|| format!("writing {}", out.display()))?;
+    Ok(format!(
+        "wrote report {} ({} KiB) in {:.1} s\n",
+        out.display(),
+        html.len().div_ceil(1024),
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// Re-reads `traffic` into the dashboard's data and writes the dashboard with it embedded
+/// (`moat_ui::report`). Returns the line to add to the summary.
+pub fn write_interactive(
+    traffic: &Path,
+    accounts: Option<&Path>,
+    opts: ReadOptions,
+    detections: &[Detection],
+    detections_path: &Path,
+    out: &Path,
+    quiet: bool,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let data = super::ui::load(detections.to_vec(), accounts, traffic, opts, quiet)?;
+    let html = moat_ui::report::page(
+        &data,
+        &moat_ui::report::ReportOptions {
+            title: format!("Moat report: {}", traffic.display()),
+            source: detections_path.display().to_string(),
+            ..moat_ui::report::ReportOptions::default()
+        },
+    );
     std::fs::write(out, &html).with_context(|| format!("writing {}", out.display()))?;
     Ok(format!(
         "wrote report {} ({} KiB) in {:.1} s\n",
