@@ -228,16 +228,23 @@ function attributeGraph(graph) {
             width: (n) => (n.data("kind") === "account" ? 10 : 14 + Math.min(30, 2 * Math.sqrt(n.data("weight")))),
             height: (n) => (n.data("kind") === "account" ? 10 : 14 + Math.min(30, 2 * Math.sqrt(n.data("weight")))),
             label: "data(label)",
-            "font-size": 9,
+            "font-size": 10,
             "text-wrap": "ellipsis",
-            "text-max-width": 140,
+            "text-max-width": 160,
+            "text-valign": "bottom",
+            "text-margin-y": 3,
+            "text-background-color": "#fff",
+            "text-background-opacity": 0.75,
+            "text-background-padding": 1,
             color: "#1d2330",
           },
         },
         { selector: "edge", style: { width: 0.6, "line-color": "#c3c8d2", opacity: 0.8 } },
         { selector: "node:selected", style: { "border-width": 3, "border-color": "#1d2330" } },
       ],
-      layout: { name: "cose", animate: false, randomize: false, nodeRepulsion: () => 6000, idealEdgeLength: () => 40, numIter: 1500 },
+      // Force-directed: the shared values pull their accounts together; accounts tied by the
+      // same values end up in one cluster.
+      layout: { name: "cose", animate: false, randomize: false, nodeRepulsion: () => 60000, idealEdgeLength: () => 70, nodeOverlap: 20, gravity: 0.4, numIter: 2000, componentSpacing: 60 },
       wheelSensitivity: 0.3,
     });
     cy.on("tap", "node", (ev) => {

@@ -44,6 +44,8 @@ fn the_dashboard_api_pages_and_aggregates_and_a_real_browser_agrees() {
     let mock = rt
         .block_on(moat_testkit::start(moat_testkit::MockConfig {
             record_limit: 0,
+            // A reasoning model: answers carry reasoning and count reasoning tokens.
+            reasoning: moat_testkit::Reasoning::ReasoningContent,
             ..moat_testkit::MockConfig::default()
         }))
         .unwrap();

@@ -25,7 +25,7 @@ use moat_store::{DecisionQuery, ExchangeQuery, Order};
 use moat_types::{CampaignDetection, Exchange};
 use moat_ui::data::{
     page_accounts, page_campaigns, AccountQuery, AccountRow, CampaignQuery, CampaignRow, Summary,
-    Usage,
+    Usage, DEFAULT_PAGE, MAX_PAGE,
 };
 use serde_json::json;
 
@@ -278,13 +278,21 @@ pub async fn accounts(
     };
     let st2 = Arc::clone(&st);
     let work = move || {
-        let rows: Vec<AccountRow> = st2
-            .engine
-            .published()
-            .standings
+        // Ids first (the map may hold every account there is), rows for one page only.
+        let standings = &st2.engine.published().standings;
+        let mut ids: Vec<Box<str>> = standings
             .iter()
             .filter(|e| q.selects(e.key(), e.value().flagged, e.value().campaign.as_deref()))
-            .map(|e| account_row(&st2, e.key(), e.value()))
+            .map(|e| e.key().clone())
+            .collect();
+        let keep = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) + 1;
+        if ids.len() > keep {
+            ids.select_nth_unstable(keep - 1);
+            ids.truncate(keep);
+        }
+        let rows: Vec<AccountRow> = ids
+            .iter()
+            .filter_map(|id| standings.get(&**id).map(|s| account_row(&st2, id, &s)))
             .collect();
         page_accounts(rows, &q)
     };

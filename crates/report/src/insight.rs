@@ -73,7 +73,7 @@ fn step_ms(k: usize) -> i64 {
 }
 
 /// What the campaign page shows and how much of it; every limit bounds memory or page size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InsightOptions {
     /// Sample prompts shown.
     pub samples: usize,
@@ -85,6 +85,10 @@ pub struct InsightOptions {
     pub graph_accounts: usize,
     /// Most points of the timeline (0 counts as 1; traffic on both sides of 1970 needs 2).
     pub timeline_points: usize,
+    /// Share of the members seen that a value must be shared by to be drawn (at least two
+    /// members in any case): a question two members happened to ask is not what ties a
+    /// campaign together.
+    pub graph_min_share: f64,
 }
 
 impl Default for InsightOptions {
@@ -95,6 +99,7 @@ impl Default for InsightOptions {
             graph_values: 12,
             graph_accounts: 150,
             timeline_points: 120,
+            graph_min_share: 0.05,
         }
     }
 }
@@ -684,8 +689,10 @@ impl CampaignInsight {
     fn graph_view(&self) -> GraphView {
         // Shared values per kind, ranked: most members, then label, then value.
         let mut by_kind: [Vec<(u32, String, String, u64)>; 6] = Default::default();
+        let seen = self.members.iter().filter(|m| m.exchanges > 0).count();
+        let min_held = ((seen as f64 * self.opts.graph_min_share).ceil() as u32).max(2);
         for (&(kind, value), &held) in &self.ties.holders {
-            if held < 2 {
+            if held < min_held {
                 continue;
             }
             let (id, label) = self.ties.describe(kind, value);
@@ -880,7 +887,8 @@ pub struct SampleView {
 }
 
 /// The account–attribute graph: account nodes, value nodes, and an edge from each account to
-/// each drawn value it used. Only values shared by at least two members are drawn.
+/// each drawn value it used. Only values shared by at least two members (and at least
+/// [`InsightOptions::graph_min_share`] of those seen) are drawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GraphView {
     /// Account nodes (most links first), then value nodes by kind (template, ip_block,
@@ -1335,7 +1343,12 @@ mod tests {
     #[test]
     fn graph_stays_bounded_with_a_thousand_members() {
         let n = 1000;
-        let mut ins = CampaignInsight::new(&campaign(n), InsightOptions::default());
+        // Every pair's values drawable, to test the caps.
+        let opts = InsightOptions {
+            graph_min_share: 0.0,
+            ..InsightOptions::default()
+        };
+        let mut ins = CampaignInsight::new(&campaign(n), opts.clone());
         for i in 0..n {
             // Pairs share a block, a wrapper, a payment method and a user agent.
             let pair = i / 2;
@@ -1361,7 +1374,6 @@ mod tests {
             ins.observe(&x);
         }
         let v = ins.view();
-        let opts = InsightOptions::default();
         assert_eq!(v.members_seen, n);
         assert!(node(&v, "account").len() <= opts.graph_accounts);
         for kind in ["template", "ip_block", "payment", "user_agent"] {
@@ -1374,6 +1386,15 @@ mod tests {
         assert!(v.graph.omitted_accounts > 0);
         assert!(v.timeline.exchanges.len() <= opts.timeline_points);
         assert_eq!(v.timeline.exchanges.iter().sum::<u64>(), 2 * n as u64);
+        // With the default share (5%), values held by a pair are not drawn.
+        let mut strict = CampaignInsight::new(&campaign(4 * 20), InsightOptions::default());
+        for i in 0..80 {
+            let ip = if i < 2 { "10.9.9.1" } else { "10.1.1.1" };
+            strict.observe(&exchange(&member(i), start(), ip, "Q"));
+        }
+        let strict = strict.view();
+        let blocks = node(&strict, "ip_block");
+        assert_eq!(blocks.len(), 1, "only the block 78 members share is drawn");
     }
 
     #[test]
