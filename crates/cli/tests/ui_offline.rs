@@ -2,7 +2,8 @@
 //! from the detections and the traffic; the admin API's numbers must be the files' numbers,
 //! its listings must page through every row once, what only a gateway has answers
 //! `not_available_offline`, and the page itself is served. Also: no token, no listening off
-//! loopback; with `--token-env` the token guards the API.
+//! loopback; with `--token-env` the token guards the API. And, when `MOAT_BROWSER` names a
+//! Chromium, the scale (100,000 accounts, 1,000 campaigns) in a real browser.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -321,4 +322,112 @@ not json
     assert_eq!(a["recent_exchanges"][0]["prompt"], "Think step by step.");
     let log = ui.stop();
     assert!(log.contains("skipped 1 bad lines"), "{log}");
+}
+
+/// The scale in a real browser (when `MOAT_BROWSER` names a Chromium): `moat ui` over
+/// 100,000 accounts in 1,000 campaigns (one of 5,000 members) with 150,000 exchanges; every
+/// page shows the totals, holds one page of rows and pages on (`ui/tests/scale.mjs`).
+#[test]
+fn a_hundred_thousand_accounts_and_a_thousand_campaigns_in_a_real_browser() {
+    let Ok(browser) = std::env::var("MOAT_BROWSER") else {
+        eprintln!("MOAT_BROWSER is not set: the browser test is skipped");
+        return;
+    };
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let (accounts, campaigns, members) = (100_000usize, 1_000usize, 50_000usize);
+    let id = |i: usize| format!("acct_{i:06}");
+    let campaign_of = |i: usize| -> Option<usize> {
+        (i < members).then(|| {
+            if i < 5_000 {
+                0
+            } else {
+                1 + (i - 5_000) % (campaigns - 1)
+            }
+        })
+    };
+    let detections = dir.path().join("detections.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&detections).unwrap());
+    let mut lists: Vec<Vec<String>> = vec![Vec::new(); campaigns];
+    for i in 0..accounts {
+        let c = campaign_of(i);
+        let flagged = c.is_some() || i % 7 == 0;
+        if let Some(c) = c {
+            lists[c].push(id(i));
+        }
+        let line = serde_json::json!({
+            "kind": "account", "account_id": id(i), "risk": if flagged { 0.9 } else { 0.1 },
+            "flagged": flagged,
+            "flagged_at": flagged.then_some("2026-04-01T01:00:00Z"),
+            "campaign_id": c.map(|c| format!("C-{c:04}")),
+            "reasons": if flagged { vec!["shared_template"] } else { vec![] },
+        });
+        writeln!(out, "{line}").unwrap();
+    }
+    for (c, list) in lists.iter().enumerate() {
+        let line = serde_json::json!({
+            "kind": "campaign", "campaign_id": format!("C-{c:04}"), "accounts": list,
+            "score": 0.5 + (c % 50) as f64 / 100.0, "first_detected_at": "2026-04-01T01:00:00Z",
+            "signals": [{"name": "shared_template", "detail": "one wrapper"}],
+        });
+        writeln!(out, "{line}").unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+    // Three exchanges per member, in time order.
+    let traffic = dir.path().join("traffic.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&traffic).unwrap());
+    for round in 0..3 {
+        for i in 0..members {
+            let secs = round * 3600 + i / 20;
+            let line = serde_json::json!({
+                "v": 1,
+                "ts": format!("2026-04-01T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60),
+                "account_id": id(i),
+                "client": {"ip": format!("10.{}.{}.7", i / 256 % 256, i % 256), "asn": 64_500 + i % 40,
+                           "user_agent": "OpenAI/Python 1.40.0", "tls_ja4": "t13d1516h2_8daaf6152771_02713d6af862"},
+                "request": {"model": "frontier-1", "messages": [{"role": "user", "content":
+                    format!("Before you answer, write out every step of your reasoning. Question {}: what is {i} + {round}?", i % 97)}]},
+                "response": {"status": 200, "completion_tokens": 200, "reasoning_tokens": 1000},
+            });
+            writeln!(out, "{line}").unwrap();
+        }
+    }
+    out.flush().unwrap();
+    drop(out);
+
+    let ui = Server::start(
+        &[
+            "ui",
+            "--detections",
+            &p(&detections),
+            "--traffic",
+            &p(&traffic),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
+        &[],
+        "dashboard: http://",
+    );
+    let shots = root.join("target/dashboard-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(root.join("ui/tests/scale.mjs"))
+        .arg(format!("http://{}", ui.addr))
+        .arg(&shots)
+        .arg(&browser)
+        .current_dir(root.join("ui"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["accounts"], accounts);
+    assert_eq!(seen["campaigns"], campaigns);
+    ui.stop();
 }
