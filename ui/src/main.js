@@ -646,9 +646,17 @@ async function intel() {
     h("div", { class: "cards" }, card("indicators in force", num(s.indicators)), card("database generation", num(s.generation))),
     h("h2", {}, "Sources"),
     table(
-      [["source"], ["keyed"], ["objects", "num"], ["matchable", "num"], ["unsupported", "num"], ["refused", "num"]],
-      (s.sources ?? []).map((x) => h("tr", {}, h("td", {}, x.source), h("td", {}, x.keyed ? "yes" : "no key"), h("td", { class: "num" }, num(x.objects)), h("td", { class: "num" }, num(x.matchable)), h("td", { class: "num" }, num(x.unsupported)), h("td", { class: "num" }, num(x.refused)))),
+      [["source"], ["keyed"], ["objects", "num"], ["matchable", "num"], ["unsupported", "num"], ["refused", "num"], ["requests matched", "num"]],
+      (s.sources ?? []).map((x) => h("tr", {}, h("td", {}, x.source), h("td", {}, x.keyed ? "yes" : "no key"), h("td", { class: "num" }, num(x.objects)), h("td", { class: "num" }, num(x.matchable)), h("td", { class: "num" }, num(x.unsupported)), h("td", { class: "num" }, num(x.refused)), h("td", { class: "num" }, num(s.matches?.[x.source] ?? 0)))),
     ),
+    h("h2", {}, "Imports (latest 20)"),
+    s.imports_error
+      ? h("p", { class: "error" }, `The imports could not be read: ${s.imports_error}`)
+      : table(
+          [["pulled"], ["source"], ["from"], ["collection"], ["objects", "num"], ["matchable", "num"], ["unsupported", "num"]],
+          (s.imports ?? []).map((i) => h("tr", {}, h("td", {}, when(i.pulled_at)), h("td", {}, i.source), h("td", { class: "mono" }, i.url), h("td", { class: "mono" }, i.collection), h("td", { class: "num" }, num(i.objects)), h("td", { class: "num" }, num(i.matchable)), h("td", { class: "num" }, num(i.unsupported)))),
+        ),
+    h("p", { class: "muted" }, "Exports: moat intel export (a STIX bundle of the campaigns detected) and moat intel publish / push (to a TAXII collection partners pull from)."),
   ];
 }
 

@@ -374,7 +374,36 @@ async fn intel(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response 
     if let Err(e) = authorized(&st, &headers) {
         return e.into_response();
     }
-    Json(st.intel.status()).into_response()
+    let mut body = st.intel.status();
+    let st2 = Arc::clone(&st);
+    let imports = tokio::task::spawn_blocking(move || st2.intel.imports(20)).await;
+    if let Some(o) = body.as_object_mut() {
+        // Requests each source's indicators matched since start (the metric's counts).
+        let mut matches = serde_json::Map::new();
+        if let Some(sources) = o.get("sources").and_then(|s| s.as_array()) {
+            for name in sources.iter().filter_map(|s| s["source"].as_str()) {
+                let n = st
+                    .metrics
+                    .intel_matches
+                    .get_or_create(&crate::metrics::IntelLabels {
+                        source: name.to_owned(),
+                    })
+                    .get();
+                matches.insert(name.to_owned(), n.into());
+            }
+        }
+        o.insert("matches".to_owned(), matches.into());
+        match imports {
+            Ok(Some(Ok(rows))) => {
+                o.insert("imports".to_owned(), json!(rows));
+            }
+            Ok(Some(Err(e))) => {
+                o.insert("imports_error".to_owned(), e.into());
+            }
+            _ => {}
+        }
+    }
+    Json(body).into_response()
 }
 
 /// Reads the intel database now if it changed (also done every `[intel] reload_interval_ms`).

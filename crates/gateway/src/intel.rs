@@ -122,6 +122,22 @@ impl Intel {
         lock(&self.report).clone()
     }
 
+    /// The latest `n` imports recorded in the intel database (newest first): partner, where
+    /// from, when, what they held; `None` without a database.
+    pub fn imports(
+        &self,
+        n: usize,
+    ) -> Option<Result<Vec<moat_taxii::intel_db::ImportRow>, String>> {
+        let path = self.db.as_ref()?;
+        Some((|| {
+            let db = IntelDb::open(path).map_err(|e| e.to_string())?;
+            let mut rows = db.imports().map_err(|e| e.to_string())?;
+            rows.sort_by(|a, b| b.id.cmp(&a.id));
+            rows.truncate(n);
+            Ok(rows)
+        })())
+    }
+
     /// The feeds in force.
     pub fn feeds(&self) -> Arc<Feeds> {
         self.feeds.load_full()

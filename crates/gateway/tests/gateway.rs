@@ -1317,6 +1317,13 @@ message = "refused: a partner reported this client"
     assert_eq!(status["enabled"], true, "{status}");
     assert_eq!(status["indicators"], 1, "{status}");
     assert_eq!(status["sources"][0]["source"], "peer", "{status}");
+    // The dashboard's intel page: requests matched per source, the imports with provenance.
+    assert_eq!(status["matches"]["peer"], 1, "{status}");
+    assert_eq!(status["imports"][0]["source"], "peer", "{status}");
+    assert_eq!(
+        status["imports"][0]["url"], "https://taxii.peer.invalid/api/",
+        "{status}"
+    );
 
     // A second import is in force after a reload (housekeeping would do it within
     // reload_interval_ms).
