@@ -618,10 +618,27 @@ async function policy() {
     },
     "Reload policy",
   );
+  const validate = h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        try {
+          const r = await api("/policy/validate", { method: "POST" });
+          status.className = "ok";
+          status.textContent = `The file is valid: ${num(r.rules)} rules (not applied).`;
+        } catch (e) {
+          status.className = "error";
+          status.textContent = `The file would be rejected: ${e.message}`;
+        }
+      },
+    },
+    "Check file",
+  );
   return [
     h("h1", {}, "Policy"),
     status,
-    reload,
+    h("div", { class: "buttons" }, validate, reload),
     h("h2", {}, "Rules, in order"),
     table(
       [["#", "num"], ["name"], ["when"], ["actions"], ["mode"], ["source"]],

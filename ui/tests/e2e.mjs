@@ -144,6 +144,8 @@ try {
   const rules = (await api("/policy")).rules.length;
   const rulesTable = page.locator("table", { has: page.locator("th", { hasText: "when" }) }).locator("tbody tr");
   check((await rulesTable.count()) === rules, "one row per rule");
+  await page.click("button:has-text('Check file')");
+  await page.waitForSelector(`p.ok:has-text('The file is valid: ${rules} rules (not applied).')`);
   await page.click("button:has-text('Reload policy')");
   await page.waitForSelector(`p.ok:has-text('Reloaded: ${rules} rules.')`);
   const audit = await api("/audit");

@@ -4,21 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::run_moat;
 use moat_format::{ReadOptions, Reader, Writer};
 use moat_types::{
     AccountDetection, CampaignDetection, Class, Detection, Exchange, Label, Timestamp,
 };
-
-fn moat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(args)
-        .output()
-        .expect("running moat")
-}
 
 fn scenario(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,7 +26,7 @@ fn scenario(name: &str) -> String {
 fn sim(out: &Path, seed: u64) {
     let out_s = out.display().to_string();
     let seed_s = seed.to_string();
-    let res = moat(&[
+    let res = run_moat(&[
         "sim",
         "--scenario",
         &scenario("small.toml"),
@@ -81,7 +76,7 @@ fn sim_is_deterministic_and_every_line_conforms() {
         .collect();
     let mut args = vec!["validate"];
     args.extend(paths.iter().map(String::as_str));
-    let res = moat(&args);
+    let res = run_moat(&args);
     assert!(
         res.status.success(),
         "validate failed: {}{}",
@@ -116,7 +111,7 @@ fn write_detections(path: &Path, lines: &[Detection]) {
 
 fn eval_json(dir: &Path, detections: &Path) -> serde_json::Value {
     let json = dir.join("report.json");
-    let res = moat(&[
+    let res = run_moat(&[
         "eval",
         "--labels",
         &dir.join("labels.jsonl").display().to_string(),
@@ -224,7 +219,7 @@ fn malformed_detections_fail_naming_file_and_line() {
         "{\"kind\":\"account\",\"account_id\":\"x\",\"risk\":0.5,\"flagged\":false}\n{oops\n",
     )
     .unwrap();
-    let res = moat(&[
+    let res = run_moat(&[
         "eval",
         "--labels",
         &run.join("labels.jsonl").display().to_string(),
@@ -244,7 +239,7 @@ fn bad_scenario_fails_naming_the_key() {
     let text = std::fs::read_to_string(scenario("small.toml")).unwrap();
     let bad: PathBuf = dir.path().join("bad.toml");
     std::fs::write(&bad, format!("{text}\nno_such_setting = 3\n")).unwrap();
-    let res = moat(&[
+    let res = run_moat(&[
         "sim",
         "--scenario",
         &bad.display().to_string(),

@@ -5,28 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{ok, run_moat};
 use moat_format::{ReadOptions, Reader};
 use moat_types::{Detection, Exchange};
-
-fn moat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(args)
-        .output()
-        .expect("running moat")
-}
-
-fn ok(res: &Output) -> String {
-    assert!(
-        res.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
-}
 
 fn sim(out: &Path) {
     sim_seed(out, "3");
@@ -34,7 +21,7 @@ fn sim(out: &Path) {
 
 fn sim_seed(out: &Path, seed: &str) {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/small.toml");
-    ok(&moat(&[
+    ok(&run_moat(&[
         "sim",
         "--scenario",
         &scenario.display().to_string(),
@@ -58,7 +45,7 @@ fn analyze(run: &Path, traffic: &Path, out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    moat(&refs)
+    run_moat(&refs)
 }
 
 #[test]
@@ -89,7 +76,7 @@ fn detections_are_deterministic_conform_and_score_well() {
     assert_eq!(lines, traffic_accounts);
     assert!(campaigns >= 1);
 
-    let res = moat(&[
+    let res = run_moat(&[
         "eval",
         "--labels",
         &run.join("labels.jsonl").display().to_string(),
@@ -151,7 +138,7 @@ fn malformed_lines_fail_with_their_line_or_are_skipped_and_counted() {
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let stdout = ok(&moat(&["demo", "--out", &out.display().to_string()]));
+    let stdout = ok(&run_moat(&["demo", "--out", &out.display().to_string()]));
     assert!(stdout.contains("campaigns found"), "{stdout}");
     assert!(stdout.contains("distill recall"), "{stdout}");
     assert!(out.join("detections.jsonl").exists());
@@ -164,7 +151,7 @@ fn analyze_writes_the_dashboard_with_its_data_as_one_file() {
     sim_seed(&sim, "1");
     let detections = dir.path().join("detections.jsonl");
     let report = dir.path().join("report.html");
-    ok(&moat(&[
+    ok(&run_moat(&[
         "analyze",
         &sim.join("traffic.jsonl.gz").display().to_string(),
         "--accounts",
@@ -237,7 +224,7 @@ fn analyze_writes_a_self_contained_report_naming_the_campaigns() {
     sim_seed(&sim, "1");
     let detections = dir.path().join("detections.jsonl");
     let report = dir.path().join("report.html");
-    let res = moat(&[
+    let res = run_moat(&[
         "analyze",
         &sim.join("traffic.jsonl.gz").display().to_string(),
         "--accounts",

@@ -6,36 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::{ok, p, run_moat};
 use moat_format::{ReadOptions, Reader};
 use moat_types::{Account, Detection, Exchange};
 use serde_json::Value;
 
-fn moat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(args)
-        .output()
-        .expect("running moat")
-}
-
-fn ok(res: &Output) -> String {
-    assert!(
-        res.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
-}
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
-
 fn export(run: &Path, key: &Path, out: &Path) -> Output {
-    moat(&[
+    run_moat(&[
         "intel",
         "export",
         "--detections",
@@ -104,7 +87,7 @@ fn the_bundle_is_complete_consistent_deterministic_and_leaks_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/small.toml");
-    ok(&moat(&[
+    ok(&run_moat(&[
         "sim",
         "--scenario",
         &p(&scenario),
@@ -115,7 +98,7 @@ fn the_bundle_is_complete_consistent_deterministic_and_leaks_nothing() {
         "--quiet",
     ]));
     let traffic = run.join("traffic.jsonl.gz");
-    ok(&moat(&[
+    ok(&run_moat(&[
         "analyze",
         &p(&traffic),
         "--accounts",

@@ -3,43 +3,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{ok, p, run_moat};
 use moat_mark::{mix, uniform, Context, Key, Kgw, Mode, Prf};
 use moat_tokenize::Tokenizer;
 use serde_json::Value;
 
-fn moat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-        .args(args)
-        .output()
-        .expect("running moat")
-}
-
 /// Runs `moat` with a command line split on whitespace (the tests' paths have no spaces).
 fn run(line: &str) -> Output {
     let args: Vec<&str> = line.split_whitespace().collect();
-    moat(&args)
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "moat failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_moat(&args)
 }
 
 fn err(out: &Output) -> String {
     assert!(!out.status.success(), "moat succeeded unexpectedly");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
 }
 
 const WORDS: &str = "the of and to in is was for that with as on by at from his her they \
@@ -169,7 +151,7 @@ fn keygen_refuses_to_overwrite_and_is_private() {
 fn detects_the_served_key_and_nothing_else() {
     let s = setup();
     let detect_p = |scope: &str, file: &Path| {
-        log10_p(&ok(&moat(&[
+        log10_p(&ok(&run_moat(&[
             "mark",
             "detect",
             "--keyring",

@@ -6,29 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{moat, ok, p, Server};
 use moat_format::{ReadOptions, Reader, Writer};
 use moat_store::SqliteStore;
 use moat_types::{Exchange, Request};
-
-fn moat() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_moat"))
-}
-
-fn ok(res: &Output) -> String {
-    assert!(
-        res.status.success(),
-        "failed: {}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8_lossy(&res.stdout).into_owned()
-}
 
 /// A few hundred exchanges of every endpoint the simulator writes, over two days.
 const SCENARIO: &str = r#"version = 1
@@ -83,65 +69,6 @@ fn read_log(path: &Path) -> Vec<Exchange> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
-}
-
-/// `moat serve` in a child process, stopped with SIGTERM (which flushes the store).
-struct Serve {
-    child: Child,
-    api: String,
-    log: std::thread::JoinHandle<String>,
-}
-
-impl Serve {
-    fn start(config: &Path) -> Serve {
-        let mut child = moat()
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--admin", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut said = String::new();
-        let api = loop {
-            let mut line = String::new();
-            assert!(
-                err.read_line(&mut line).unwrap() > 0,
-                "moat serve exited: {said}"
-            );
-            said.push_str(&line);
-            if let Some(rest) = line.strip_prefix("moat serve: API on http://") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep reading, so the gateway never blocks on a full pipe.
-        let log = std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = err.read_to_string(&mut rest);
-            said + &rest
-        });
-        Serve { child, api, log }
-    }
-
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "moat serve did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = self.log.join().unwrap();
-        assert!(status.success(), "moat serve: {log}");
-        log
-    }
 }
 
 /// What a replay must reproduce of an exchange, comparable as text: the account, the time,
@@ -228,11 +155,16 @@ addr = "127.0.0.1:1"
     )
     .unwrap();
 
-    let serve = Serve::start(&config);
+    // `moat serve`, stopped with SIGTERM (which flushes the store).
+    let serve = Server::start(
+        &["serve", "--config", &p(&config), "--admin", "127.0.0.1:0"],
+        &[],
+        "moat serve: API on http://",
+    );
     let said = ok(&moat()
         .arg("replay")
         .arg(&traffic)
-        .args(["--target", &format!("http://{}", serve.api)])
+        .args(["--target", &format!("http://{}", serve.addr)])
         .args(["--concurrency", "8", "--quiet"])
         .output()
         .unwrap());

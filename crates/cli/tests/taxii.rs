@@ -16,17 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use common::{moat, ok, Server};
+use common::{moat, ok, p, Server};
 
 use moat_format::{ReadOptions, Reader, Writer};
 use moat_store::{DecisionQuery, SqliteStore, Store};
 use moat_types::{Detection, Exchange};
 
 const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
 
 fn secret(dir: &Path, name: &str, value: &str) -> std::path::PathBuf {
     let path = dir.join(name);

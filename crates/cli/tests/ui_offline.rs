@@ -12,14 +12,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{get_json, http, moat, ok, Server};
+use common::{get_json, http, moat, ok, p, Server};
 use moat_format::{ReadOptions, Reader};
 use moat_types::{CampaignDetection, Detection, Exchange};
 use serde_json::Value;
-
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
 
 /// `GET path` without a token: status and JSON body (`null` when not JSON).
 fn get(addr: &str, path: &str) -> (u16, Value) {

@@ -39,6 +39,7 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/admin/audit", get(audit))
         .route("/admin/policy", get(policy))
         .route("/admin/policy/reload", post(reload))
+        .route("/admin/policy/validate", post(validate))
         .route("/admin/detections", get(detections))
         .route("/admin/intel", get(intel))
         .route("/admin/intel/reload", post(intel_reload))
@@ -321,6 +322,25 @@ async fn reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response
         }
         Err(_) => {
             GatewayError::internal("reload_failed", "the reload did not complete").into_response()
+        }
+    }
+}
+
+/// Checks the policy file as a reload would, without applying it.
+async fn validate(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&st, &headers) {
+        return e.into_response();
+    }
+    let st2 = Arc::clone(&st);
+    match tokio::task::spawn_blocking(move || st2.rules.validate()).await {
+        Ok(Ok(rules)) => Json(json!({ "valid": true, "rules": rules })).into_response(),
+        Ok(Err(error)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "valid": false, "error": error })),
+        )
+            .into_response(),
+        Err(_) => {
+            GatewayError::internal("validate_failed", "the check did not complete").into_response()
         }
     }
 }

@@ -132,7 +132,7 @@ impl Intel {
         Some((|| {
             let db = IntelDb::open(path).map_err(|e| e.to_string())?;
             let mut rows = db.imports().map_err(|e| e.to_string())?;
-            rows.sort_by(|a, b| b.id.cmp(&a.id));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.id));
             rows.truncate(n);
             Ok(rows)
         })())

@@ -164,6 +164,16 @@ impl Rules {
         Ok(out)
     }
 
+    /// Reads and checks the file as a reload would, without applying it: how many rules it
+    /// holds, or why it would be rejected (file, line, column and reason).
+    pub fn validate(&self) -> Result<usize, String> {
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| "no policy file is configured".to_owned())?;
+        read(file).map(|(policy, _)| policy.len())
+    }
+
     /// Reads the file again and swaps it in if it is valid; the dashboard's actions stay in
     /// front either way.
     pub fn reload(&self) -> ReloadOutcome {
@@ -240,6 +250,8 @@ mod tests {
             "version = 1\n\n[[rule]]\nname = \"x\"\nwhen = 'acount.risk > 1'\naction = \"block\"\n",
         )
         .unwrap();
+        let checked = rules.validate().unwrap_err();
+        assert!(checked.contains(":5:"), "{checked}");
         let out = rules.reload();
         assert!(!out.applied);
         let err = out.error.unwrap();

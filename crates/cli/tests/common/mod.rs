@@ -4,12 +4,23 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `moat` binary under test.
 pub fn moat() -> Command {
     Command::new(env!("CARGO_BIN_EXE_moat"))
+}
+
+/// Runs `moat args` to the end. (Not `run`: the tests name their run directories `run`.)
+pub fn run_moat(args: &[&str]) -> Output {
+    moat().args(args).output().expect("running moat")
+}
+
+/// A path as a command-line argument (displayed, so lossy for non-UTF-8 paths).
+pub fn p(path: &Path) -> String {
+    path.display().to_string()
 }
 
 /// The command's stdout; fails the test with both outputs when it did not succeed.
