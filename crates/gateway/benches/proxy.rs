@@ -16,6 +16,7 @@
 //!
 //! It finds `target/release/moat` and `target/release/moat-mock` (override with `MOAT_BIN` and
 //! `MOAT_MOCK_BIN`). `MOAT_BENCH_QUICK=1` runs tiny counts as a smoke test.
+//! `MOAT_BENCH_ONLY=4` runs the memory measure alone.
 //! `MOAT_BENCH_MOCK=nodelay` replaces `moat-mock` with the same mock router served by this
 //! binary (`serve_mock`); it was needed while `moat-mock` left Nagle's algorithm on, and is
 //! kept to check a mock build against the library's router. Peers are optional,
@@ -102,6 +103,8 @@ struct Plan {
     /// `MOAT_BENCH_STOP_AFTER=N`: end after measure N (1 or 2), for quick comparisons while
     /// tuning; no summary is printed.
     stop_after: Option<u32>,
+    /// `MOAT_BENCH_ONLY=4`: run measure 4 (memory with many accounts) alone, for tuning.
+    only_accounts: bool,
     warmup: usize,
     rounds: usize,
     per_round: usize,
@@ -125,6 +128,7 @@ impl Plan {
         let stop_after = std::env::var("MOAT_BENCH_STOP_AFTER")
             .ok()
             .and_then(|v| v.parse().ok());
+        let only_accounts = std::env::var("MOAT_BENCH_ONLY").is_ok_and(|v| v.trim() == "4");
         // `MOAT_BENCH_STEPS=1000,2000`: other open-loop rates, for tuning.
         let steps_override: Option<Vec<u32>> = std::env::var("MOAT_BENCH_STEPS")
             .ok()
@@ -134,6 +138,7 @@ impl Plan {
             Plan {
                 quick,
                 stop_after,
+                only_accounts,
                 warmup: 20,
                 rounds: 2,
                 per_round: 100,
@@ -152,6 +157,7 @@ impl Plan {
             Plan {
                 quick,
                 stop_after,
+                only_accounts,
                 warmup: 300,
                 rounds: 5,
                 per_round: 1_000,
@@ -1342,6 +1348,46 @@ async fn measure_streaming(plan: &Plan, targets: &[Target]) -> Vec<StreamRow> {
 // Measure 4: memory with many accounts
 // ---------------------------------------------------------------------------------------------
 
+/// Measure 4: a fresh gateway trusting the account header, one request from each of
+/// `plan.accounts` accounts, its memory once the engine and the recorder have caught up.
+async fn run_accounts(
+    plan: &Plan,
+    moat_bin: &Path,
+    dir: &Path,
+    mock_addr: SocketAddr,
+) -> Res<RssResult> {
+    println!(
+        "\n## 4. RSS with {} accounts (header identity, {} connections, one request per account)\n",
+        plan.accounts, plan.account_conns
+    );
+    let (moat, addr, admin) =
+        start_moat(moat_bin, &dir.join("moat-accounts"), mock_addr, true).await?;
+    let rss = measure_accounts(plan, &moat, addr, admin).await;
+    println!(
+        "{} requests in {:.1} s ({:.0}/s), {} errors",
+        rss.accounts,
+        rss.secs,
+        rss.accounts as f64 / rss.secs.max(1e-9),
+        rss.errors
+    );
+    println!(
+        "engine and recorder caught up (queue empty, every spilled record back in the store) {}",
+        rss.catch_up.map_or_else(
+            || "NOT within 120 s".to_owned(),
+            |s| format!("{s:.1} s after the last answer")
+        )
+    );
+    println!("moat health after catching up: {}", rss.health.trim());
+    println!(
+        "moat VmRSS {:.1} MiB (at start {:.1} MiB), VmHWM {:.1} MiB (target < {TARGET_RSS_MIB} MiB): {}",
+        rss.rss,
+        rss.before,
+        rss.hwm,
+        pass(rss.hwm < TARGET_RSS_MIB && rss.errors == 0)
+    );
+    Ok(rss)
+}
+
 struct RssResult {
     accounts: usize,
     errors: usize,
@@ -1520,6 +1566,12 @@ async fn run() -> Res<()> {
         println!("mock: moat_testkit router served by this binary with TCP_NODELAY");
     } else {
         println!("mock: {}", mock_bin.display());
+    }
+    if plan.only_accounts {
+        println!("only measure 4 (MOAT_BENCH_ONLY=4); no summary is printed");
+        run_accounts(&plan, &moat_bin, dir, mock_addr).await?;
+        drop(mock);
+        return Ok(());
     }
     let (moat, moat_addr, moat_admin) =
         start_moat(&moat_bin, &dir.join("moat"), mock_addr, false).await?;
@@ -1813,38 +1865,9 @@ async fn run() -> Res<()> {
     }
 
     // 4. Memory with many accounts: a second gateway trusting the account header.
-    println!(
-        "\n## 4. RSS with {} accounts (header identity, {} connections, one request per account)\n",
-        plan.accounts, plan.account_conns
-    );
     // The first gateway is stopped so that the second one has core 1 to itself.
     drop(moat);
-    let (moat2, moat2_addr, moat2_admin) =
-        start_moat(&moat_bin, &dir.join("moat-accounts"), mock_addr, true).await?;
-    let rss = measure_accounts(&plan, &moat2, moat2_addr, moat2_admin).await;
-    println!(
-        "{} requests in {:.1} s ({:.0}/s), {} errors",
-        rss.accounts,
-        rss.secs,
-        rss.accounts as f64 / rss.secs.max(1e-9),
-        rss.errors
-    );
-    println!(
-        "engine and recorder caught up (queue empty, every spilled record back in the store) {}",
-        rss.catch_up.map_or_else(
-            || "NOT within 120 s".to_owned(),
-            |s| format!("{s:.1} s after the last answer")
-        )
-    );
-    println!("moat health after catching up: {}", rss.health.trim());
-    println!(
-        "moat VmRSS {:.1} MiB (at start {:.1} MiB), VmHWM {:.1} MiB (target < {TARGET_RSS_MIB} MiB): {}",
-        rss.rss,
-        rss.before,
-        rss.hwm,
-        pass(rss.hwm < TARGET_RSS_MIB && rss.errors == 0)
-    );
-    drop(moat2);
+    let rss = run_accounts(&plan, &moat_bin, dir, mock_addr).await?;
 
     // Summary for BENCHMARKS.md.
     let peer_added = |r: Option<&LatencyRow>| {

@@ -6,7 +6,7 @@
 //! - `GET /admin/about` (no token): which mode this is (`live`), for the page.
 //! - `GET /admin/summary`: the overview's numbers.
 //! - `GET /admin/campaigns?sort&limit&offset`: campaigns with their members' volume, reasoning
-//!   tokens, first seen and leakage ([`crate::usage`]).
+//!   tokens, first seen and leakage ([`crate::usage`], counted in [`crate::live::Published`]).
 //! - `GET /admin/campaigns/{id}`: the campaign as detected; `…/view`: its aggregates (graph,
 //!   timeline, capability sweep, sample prompts) folded from the store's exchanges of its
 //!   members: all of them when they number at most [`MAX_EXCHANGES_READ`], otherwise the
@@ -68,7 +68,8 @@ pub async fn summary(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let work = move || {
         let published = st2.engine.published();
         let (mut accounts, mut flagged, mut members) = (0, 0, 0);
-        for s in published.standings.iter() {
+        for e in published.accounts.iter() {
+            let Some(s) = &e.standing else { continue };
             accounts += 1;
             flagged += usize::from(s.flagged);
             members += usize::from(s.campaign.is_some());
@@ -76,7 +77,7 @@ pub async fn summary(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Res
         let campaigns = published.campaigns.load();
         let mut usage = Usage::default();
         for c in campaigns.values() {
-            usage.merge(&st2.usage.sum(c.accounts.iter().map(String::as_str)));
+            usage.merge(&published.usage_sum(c.accounts.iter().map(String::as_str)));
         }
         Summary {
             mode: "live",
@@ -84,7 +85,7 @@ pub async fn summary(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Res
             flagged,
             campaigns: campaigns.len(),
             campaign_members: members,
-            exchanges: st2.usage.exchanges(),
+            exchanges: published.exchanges(),
             campaign_reasoning_tokens: usage.reasoning_tokens,
             campaign_after_detection: usage.after_detection,
         }
@@ -112,11 +113,12 @@ pub async fn campaigns(
     };
     let st2 = Arc::clone(&st);
     let work = move || {
-        let map = st2.engine.published().campaigns.load();
+        let published = st2.engine.published();
+        let map = published.campaigns.load();
         let rows: Vec<CampaignRow> = map
             .values()
             .map(|c| {
-                let usage = st2.usage.sum(c.accounts.iter().map(String::as_str));
+                let usage = published.usage_sum(c.accounts.iter().map(String::as_str));
                 CampaignRow::new(
                     &c.campaign_id,
                     c.score,
@@ -182,6 +184,7 @@ fn fold_view(
     st: &AppState,
     c: crate::live::CampaignView,
 ) -> Result<serde_json::Value, moat_store::StoreError> {
+    let published = st.engine.published();
     let detection = CampaignDetection {
         campaign_id: c.campaign_id,
         accounts: c.accounts,
@@ -194,10 +197,10 @@ fn fold_view(
     let mut members: Vec<(u64, &str)> = detection
         .accounts
         .iter()
-        .map(|a| (st.usage.get(a).map_or(0, |u| u.exchanges), a.as_str()))
+        .map(|a| (published.usage(a).map_or(0, |u| u.exchanges), a.as_str()))
         .collect();
     members.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    let usage = st.usage.sum(detection.accounts.iter().map(String::as_str));
+    let usage = published.usage_sum(detection.accounts.iter().map(String::as_str));
     // Everything when it fits; otherwise an equal share for each member read.
     let share = if usage.exchanges as usize <= MAX_EXCHANGES_READ {
         MAX_EXCHANGES_READ
@@ -251,7 +254,7 @@ fn fold_view(
     Ok(body)
 }
 
-fn account_row(st: &AppState, id: &str, s: &Standing) -> AccountRow {
+fn account_row(id: &str, s: &Standing, usage: Option<Usage>) -> AccountRow {
     AccountRow {
         account_id: id.to_owned(),
         risk: s.risk,
@@ -259,7 +262,7 @@ fn account_row(st: &AppState, id: &str, s: &Standing) -> AccountRow {
         flagged_at: s.flagged_at,
         campaign_id: s.campaign.as_deref().map(str::to_owned),
         reasons: s.reasons.names(),
-        usage: st.usage.get(id),
+        usage,
     }
 }
 
@@ -279,10 +282,14 @@ pub async fn accounts(
     let st2 = Arc::clone(&st);
     let work = move || {
         // Ids first (the map may hold every account there is), rows for one page only.
-        let standings = &st2.engine.published().standings;
-        let mut ids: Vec<Box<str>> = standings
+        let accounts = &st2.engine.published().accounts;
+        let mut ids: Vec<Box<str>> = accounts
             .iter()
-            .filter(|e| q.selects(e.key(), e.value().flagged, e.value().campaign.as_deref()))
+            .filter(|e| {
+                e.standing
+                    .as_ref()
+                    .is_some_and(|s| q.selects(e.key(), s.flagged, s.campaign.as_deref()))
+            })
             .map(|e| e.key().clone())
             .collect();
         let keep = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) + 1;
@@ -292,7 +299,10 @@ pub async fn accounts(
         }
         let rows: Vec<AccountRow> = ids
             .iter()
-            .filter_map(|id| standings.get(&**id).map(|s| account_row(&st2, id, &s)))
+            .filter_map(|id| {
+                let e = accounts.get(&**id)?;
+                Some(account_row(id, e.standing.as_ref()?, e.usage.usage()))
+            })
             .collect();
         page_accounts(rows, &q)
     };
@@ -348,7 +358,8 @@ pub async fn account(
         Ok::<_, moat_store::StoreError>((decisions.items, exchanges.items))
     })
     .await;
-    let mut v = serde_json::to_value(account_row(&st, &id, &s)).unwrap_or_default();
+    let mut v = serde_json::to_value(account_row(&id, &s, st.engine.published().usage(&id)))
+        .unwrap_or_default();
     let (decisions, exchanges) = match recent {
         Ok(Ok((d, x))) => (
             json!(d),

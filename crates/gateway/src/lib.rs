@@ -541,7 +541,6 @@ impl Gateway {
             standings,
             intel: intel::Intel::load(&cfg.intel)?,
             timeline: timeline::Timeline::new(),
-            usage: usage::UsageBook::default(),
             alerting,
         };
         Ok(Gateway {
@@ -701,9 +700,9 @@ async fn housekeeping(st: Arc<AppState>, _stop: tokio::sync::watch::Receiver<boo
 fn sample_timeline(st: &AppState) {
     let published = st.engine.published();
     let flagged = published
-        .standings
+        .accounts
         .iter()
-        .filter(|s| s.value().flagged)
+        .filter(|e| e.standing.as_ref().is_some_and(|s| s.flagged))
         .count();
     let campaigns = published.campaigns.load();
     let now = state::now();

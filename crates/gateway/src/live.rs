@@ -17,7 +17,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use moat_detect::{AccountStatus, Config as EngineConfig, Engine, Features, Reasons};
-use moat_types::{Account, Detection, Signal, Timestamp};
+use moat_types::{Account, Detection, Exchange, Signal, Timestamp};
+use moat_ui::data::Usage;
+
+use crate::usage::Counts;
 
 /// One account's standing as the policy sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +64,22 @@ impl From<moat_types::CampaignDetection> for CampaignView {
     }
 }
 
-/// Everything published by the engine thread.
+/// One account as the gateway keeps it: its standing as the engine (or the consolidator) last
+/// published it, and what this gateway answered it ([`Counts`]). One map entry per account
+/// holds both: at 100k accounts this map is a large part of the gateway's memory.
+#[derive(Debug, Clone, Default)]
+pub struct AccountEntry {
+    /// `None` until a standing is published (the account's first answer may come first).
+    pub standing: Option<Standing>,
+    /// Its traffic through this gateway.
+    pub usage: Counts,
+}
+
+/// Everything published by the engine thread, and each account's traffic.
 #[derive(Debug, Default)]
 pub struct Published {
-    /// Standing per account seen.
-    pub standings: DashMap<Box<str>, Standing, foldhash::fast::RandomState>,
+    /// Every account seen: by the engine, the consolidator or this gateway's answers.
+    pub accounts: DashMap<Box<str>, AccountEntry, foldhash::fast::RandomState>,
     /// Campaigns of the latest discovery pass, by id.
     pub campaigns: ArcSwap<HashMap<String, CampaignView>>,
     /// Requests the engine has folded.
@@ -79,9 +93,56 @@ pub struct Published {
 }
 
 impl Published {
-    /// The account's standing (the default for one never seen).
+    /// The account's standing (`None` for one never scored).
     pub fn standing(&self, account: &str) -> Option<Standing> {
-        self.standings.get(account).map(|s| s.value().clone())
+        self.accounts.get(account).and_then(|e| e.standing.clone())
+    }
+
+    /// Publishes the account's standing, keeping its traffic counters.
+    pub fn set_standing(&self, account: &str, standing: Standing) {
+        self.update(account, |e| e.standing = Some(standing));
+    }
+
+    /// Counts an answered (or refused) exchange in its account's traffic, as detected when the
+    /// account is flagged or in a campaign now.
+    pub fn count_answer(&self, x: &Exchange) {
+        self.update(x.account_id.as_str(), |e| {
+            let detected = e
+                .standing
+                .as_ref()
+                .is_some_and(|s| s.flagged || s.campaign.is_some());
+            e.usage.add(x, detected);
+        });
+    }
+
+    /// The account's traffic through this gateway (`None` before its first exchange).
+    pub fn usage(&self, account: &str) -> Option<Usage> {
+        self.accounts.get(account).and_then(|e| e.usage.usage())
+    }
+
+    /// The traffic of `accounts`, summed (a campaign's is its members').
+    pub fn usage_sum<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) -> Usage {
+        let mut total = Usage::default();
+        for a in accounts {
+            if let Some(u) = self.usage(a) {
+                total.merge(&u);
+            }
+        }
+        total
+    }
+
+    /// Exchanges counted over every account.
+    pub fn exchanges(&self) -> u64 {
+        self.accounts.iter().map(|e| e.usage.exchanges()).sum()
+    }
+
+    /// Changes the account's entry, making it when new (the key is allocated only then).
+    fn update(&self, account: &str, f: impl FnOnce(&mut AccountEntry)) {
+        if let Some(mut e) = self.accounts.get_mut(account) {
+            f(&mut e);
+            return;
+        }
+        f(&mut self.accounts.entry(account.into()).or_default());
     }
 }
 
@@ -266,7 +327,7 @@ fn handle(engine: &mut Engine, msg: Msg, published: &Published) {
                 published.passes.fetch_add(1, Ordering::Relaxed);
                 publish_all(engine, published);
             } else if let Some(s) = engine.account_status(&account) {
-                published.standings.insert(account, standing(s));
+                published.set_standing(&account, standing(s));
             }
         }
         Msg::Account(a) => engine.add_account(&a),
@@ -279,7 +340,7 @@ fn handle(engine: &mut Engine, msg: Msg, published: &Published) {
 /// After a discovery pass every standing and campaign may have changed: publish them all.
 fn publish_all(engine: &Engine, published: &Published) {
     for (id, s) in engine.account_statuses() {
-        published.standings.insert(id.into(), standing(s));
+        published.set_standing(id, standing(s));
     }
     let campaigns = engine
         .campaign_detections()
@@ -303,18 +364,18 @@ fn standing(s: AccountStatus) -> Standing {
 /// campaigns by id), like an engine's.
 fn remote_snapshot(published: &Published) -> Vec<Detection> {
     let mut lines: Vec<moat_types::AccountDetection> = published
-        .standings
+        .accounts
         .iter()
-        .map(|e| {
-            let s = e.value();
-            moat_types::AccountDetection {
+        .filter_map(|e| {
+            let s = e.value().standing.as_ref()?;
+            Some(moat_types::AccountDetection {
                 account_id: e.key().to_string(),
                 risk: s.risk,
                 flagged: s.flagged,
                 flagged_at: s.flagged_at,
                 campaign_id: s.campaign.as_deref().map(str::to_owned),
                 reasons: s.reasons.names(),
-            }
+            })
         })
         .collect();
     lines.sort_by(|a, b| a.account_id.cmp(&b.account_id));
@@ -358,9 +419,7 @@ fn apply(published: &Published, update: moat_bus::StandingUpdate) {
                 campaign: d.campaign_id.map(Arc::from),
                 reasons: reasons_of(&d.reasons),
             };
-            published
-                .standings
-                .insert(d.account_id.into_boxed_str(), standing);
+            published.set_standing(&d.account_id, standing);
         }
         U::Campaign(c) => {
             let view = CampaignView::from(c);
@@ -388,4 +447,67 @@ fn apply(published: &Published, update: moat_bus::StandingUpdate) {
 /// Marks the standings stale (the watcher stopped).
 pub(crate) fn remote_lost(published: &Published) {
     published.alive.store(false, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The map holds an entry per account ever seen: its size is memory at 100k accounts
+    /// (the standing's 48 bytes and the packed counters' 48).
+    #[test]
+    fn an_account_entry_stays_small() {
+        assert_eq!(std::mem::size_of::<Option<Standing>>(), 48);
+        assert_eq!(std::mem::size_of::<AccountEntry>(), 96);
+    }
+
+    fn standing(risk: f64, flagged: bool) -> Standing {
+        Standing {
+            risk,
+            flagged,
+            flagged_at: None,
+            campaign: None,
+            reasons: Reasons::default(),
+        }
+    }
+
+    fn answered(account: &str, ts_ms: i64) -> Exchange {
+        let line = format!(
+            r#"{{"v":1,"ts":"{}","account_id":"{account}","request":{{"messages":[]}},"response":{{"status":200,"reasoning_tokens":7}}}}"#,
+            Timestamp::from_millis(ts_ms)
+        );
+        serde_json::from_str(&line).unwrap()
+    }
+
+    #[test]
+    fn standings_and_traffic_share_the_entry() {
+        let p = Published::default();
+        // The first answer may come before the engine's first standing.
+        p.count_answer(&answered("a", 1_000));
+        assert_eq!(p.standing("a"), None);
+        assert!(
+            remote_snapshot(&p).is_empty(),
+            "no account line without a standing"
+        );
+        p.set_standing("a", standing(0.9, true));
+        p.count_answer(&answered("a", 2_000));
+        // A new standing keeps the counters.
+        p.set_standing("a", standing(0.95, true));
+        assert_eq!(p.standing("a").map(|s| s.risk), Some(0.95));
+        let u = p.usage("a").unwrap();
+        assert_eq!(
+            (u.exchanges, u.after_detection, u.reasoning_after_detection),
+            (2, 1, 7)
+        );
+        p.set_standing("b", standing(0.1, false));
+        assert_eq!(p.usage("b"), None);
+        p.count_answer(&answered("b", 500));
+        let sum = p.usage_sum(["a", "b", "missing"]);
+        assert_eq!(
+            (sum.exchanges, sum.first_ms, sum.last_ms),
+            (3, Some(500), Some(2_000))
+        );
+        assert_eq!(p.exchanges(), 3);
+        assert_eq!(remote_snapshot(&p).len(), 2);
+    }
 }

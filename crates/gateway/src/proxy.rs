@@ -403,7 +403,7 @@ fn refuse(st: &AppState, a: &Admitted, e: &GatewayError) {
         latency_ms: Some(a.started.elapsed().as_millis() as u64),
         ..Answer::default()
     });
-    count_usage(st, &x);
+    st.engine.published().count_answer(&x);
     st.recorder.record_exchange(x);
     if let Some(d) = &a.decision {
         st.recorder.record_decision(d.clone());
@@ -760,22 +760,10 @@ fn finish_overhead(st: &AppState, resp: &mut Response, overhead: Duration) {
     }
 }
 
-/// Counts the exchange in its account's usage, as detected when the account is flagged or in a
-/// campaign now.
-fn count_usage(st: &AppState, x: &Exchange) {
-    let detected = st
-        .engine
-        .published()
-        .standings
-        .get(x.account_id.as_str())
-        .is_some_and(|s| s.flagged || s.campaign.is_some());
-    st.usage.record(x, detected);
-}
-
 fn record(st: &AppState, a: Admitted, answer: Answer) {
     let mut x = a.exchange;
     x.response = Some(answer);
-    count_usage(st, &x);
+    st.engine.published().count_answer(&x);
     st.recorder.record_exchange(x);
     if let Some(d) = a.decision {
         st.recorder.record_decision(d);

@@ -73,8 +73,6 @@ pub struct AppState {
     pub intel: crate::intel::Intel,
     /// Requests, actions and gauges of the last day, for the dashboard.
     pub timeline: crate::timeline::Timeline,
-    /// Each account's traffic since start, for the dashboard's listings.
-    pub usage: crate::usage::UsageBook,
     /// Webhook alerts (`[alerts]`).
     pub alerting: Arc<crate::alerting::Alerting>,
 }

@@ -423,8 +423,8 @@ async fn account_actions_are_saved_and_back_after_a_restart() {
     let (_, listed) = admin(&third, "GET", "/admin/actions", None).await;
     assert_eq!(listed["items"][0]["id"], "act-1", "{listed}");
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
-    third.state().engine.published().standings.insert(
-        "acct_bob".into(),
+    third.state().engine.published().set_standing(
+        "acct_bob",
         h.gw.state()
             .engine
             .published()
