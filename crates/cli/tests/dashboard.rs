@@ -100,6 +100,19 @@ addr = "127.0.0.1:1"
         &[("MOAT_ADMIN_TOKEN", TOKEN)],
         "moat serve: API on http://",
     );
+    // The server restarted itself with its allocator options (where the test's environment
+    // does not set them).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        let environ = std::fs::read(format!("/proc/{}/environ", gw.id())).unwrap();
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        for var in ["MIMALLOC_PURGE_DELAY=0", "MIMALLOC_ARENA_EAGER_COMMIT=0"] {
+            assert!(
+                vars.contains(&var.as_bytes()),
+                "{var} not in moat serve's environment"
+            );
+        }
+    }
     // "A -> http://U, admin on http://B"
     let admin = gw
         .rest

@@ -86,6 +86,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it with SIGTERM and returns what it said; fails if it did not exit cleanly.
     pub fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
