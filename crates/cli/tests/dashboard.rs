@@ -13,10 +13,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{get_json, http, moat, ok, Server};
+use common::{get_json, http, moat, node, node_ok, ok, Server};
 
 const TOKEN: &str = "dashboard-test-token-0123";
 
@@ -146,16 +145,17 @@ addr = "127.0.0.1:1"
     std::fs::create_dir_all(&shots).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let said = loop {
-        let out = Command::new("node")
-            .arg(root.join("ui/tests/e2e.mjs"))
-            .arg(format!("http://{admin}"))
-            .arg(TOKEN)
-            .arg(&shots)
-            .arg(&browser)
-            .arg(format!("http://{}", gw.addr))
-            .current_dir(root.join("ui"))
-            .output()
-            .unwrap();
+        let out = node(
+            &root,
+            "e2e.mjs",
+            &[
+                &format!("http://{admin}"),
+                &TOKEN,
+                &shots,
+                &browser,
+                &format!("http://{}", gw.addr),
+            ],
+        );
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         if out.status.success() {
             break String::from_utf8_lossy(&out.stdout).into_owned();
@@ -182,20 +182,8 @@ addr = "127.0.0.1:1"
         .arg("--quiet")
         .output()
         .unwrap());
-    let out = Command::new("node")
-        .arg(root.join("ui/tests/report.mjs"))
-        .arg(&report)
-        .arg(&shots)
-        .arg(&browser)
-        .current_dir(root.join("ui"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("report: {}", String::from_utf8_lossy(&out.stdout).trim());
+    let out = node_ok(&root, "report.mjs", &[&report, &shots, &browser]);
+    eprintln!("report: {}", out.trim());
     let seen: serde_json::Value = serde_json::from_str(said.trim()).unwrap();
     assert!(seen["campaigns"].as_u64().unwrap() >= 1, "{seen}");
     for page in [

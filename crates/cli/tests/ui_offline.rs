@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{get_json, http, moat, ok, p, Server};
+use common::{get_json, http, moat, node_ok, ok, p, Server};
 use moat_format::{ReadOptions, Reader};
 use moat_types::{CampaignDetection, Detection, Exchange};
 use serde_json::Value;
@@ -79,22 +79,7 @@ fn moat_ui_serves_the_analysis_with_the_files_numbers() {
     };
     let member_lines = lines(&mut members.iter().copied());
 
-    let ui = Server::start(
-        &[
-            "ui",
-            "--detections",
-            &p(&detections),
-            "--traffic",
-            &p(&traffic),
-            "--accounts",
-            &p(&accounts),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ],
-        &[],
-        "dashboard: http://",
-    );
+    let ui = start_ui(&detections, &traffic, &["--accounts", &p(&accounts)]);
     assert!(ui.rest.ends_with("/ui/"), "{}", ui.rest);
     let addr = ui.addr.clone();
 
@@ -393,37 +378,33 @@ fn a_hundred_thousand_accounts_and_a_thousand_campaigns_in_a_real_browser() {
     out.flush().unwrap();
     drop(out);
 
-    let ui = Server::start(
-        &[
-            "ui",
-            "--detections",
-            &p(&detections),
-            "--traffic",
-            &p(&traffic),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ],
-        &[],
-        "dashboard: http://",
-    );
+    let ui = start_ui(&detections, &traffic, &[]);
     let shots = root.join("target/dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = std::process::Command::new("node")
-        .arg(root.join("ui/tests/scale.mjs"))
-        .arg(format!("http://{}", ui.addr))
-        .arg(&shots)
-        .arg(&browser)
-        .current_dir(root.join("ui"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = node_ok(
+        &root,
+        "scale.mjs",
+        &[&format!("http://{}", ui.addr), &shots, &browser],
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(seen["accounts"], accounts);
     assert_eq!(seen["campaigns"], campaigns);
     ui.stop();
+}
+
+/// `moat ui` over `detections` and `traffic` (and `extra` arguments) on a free port.
+fn start_ui(detections: &Path, traffic: &Path, extra: &[&str]) -> Server {
+    let (detections, traffic) = (p(detections), p(traffic));
+    let mut args = vec![
+        "ui",
+        "--detections",
+        &detections,
+        "--traffic",
+        &traffic,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args, &[], "dashboard: http://")
 }

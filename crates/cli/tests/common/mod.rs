@@ -13,6 +13,29 @@ pub fn moat() -> Command {
     Command::new(env!("CARGO_BIN_EXE_moat"))
 }
 
+/// Runs `node ui/tests/SCRIPT args` in `ui/` (where playwright-core is installed).
+pub fn node(root: &Path, script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("ui/tests").join(script));
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd.current_dir(root.join("ui"))
+        .output()
+        .expect("running node")
+}
+
+/// [`node`], failing the test unless the script succeeds; what it printed.
+pub fn node_ok(root: &Path, script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let out = node(root, script, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `moat args` to the end. (Not `run`: the tests name their run directories `run`.)
 pub fn run_moat(args: &[&str]) -> Output {
     moat().args(args).output().expect("running moat")
